@@ -1,0 +1,31 @@
+"""Looking at a recording before transcribing it: is there audio, and how long is it."""
+
+from __future__ import annotations
+
+import av
+
+from .engines.base import AudioError
+
+
+def probe_duration(path: str) -> float:
+    """Seconds of audio in the file's first audio stream; AudioError if there is none.
+
+    Reads only the container header (plus a little of the stream when the header has no
+    duration), so it costs milliseconds even for hour-long files.
+    """
+    try:
+        with av.open(path, metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise AudioError("the file has no audio stream")
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return container.duration / av.time_base
+            return 0.0
+    except av.error.FFmpegError as error:
+        raise AudioError(f"not a readable audio file ({_describe(error)})") from None
+
+
+def _describe(error: av.error.FFmpegError) -> str:
+    return getattr(error, "strerror", None) or str(error)

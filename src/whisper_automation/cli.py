@@ -1,0 +1,133 @@
+"""Command line: `run`, `director`, `worker` and `settings`. Options are generated from the
+settings table, so the help text, the env vars and the defaults are the table's own."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from dotenv import find_dotenv, load_dotenv
+
+from .settings import Settings, SettingError, field_by_name, load_settings, markdown_table
+
+LOGGING = ("log_level", "log_format")
+QUEUE = ("queue_name", "sqs_endpoint_url", "endpoint_url", "region")
+ENGINE = ("engine", "model", "language", "compute_type", "beam_size", "vad", "threads")
+FILES = ("formats", "extensions")
+
+RUN_OPTIONS = ("workers", *ENGINE, *FILES, "stable_seconds", "visibility_timeout",
+               "heartbeat_seconds", "max_receives", *LOGGING)
+DIRECTOR_OPTIONS = (*QUEUE, *FILES, "stable_seconds", "visibility_timeout", "max_receives",
+                    *LOGGING)
+WORKER_OPTIONS = ("source", "destination", *QUEUE, *ENGINE, "formats", "visibility_timeout",
+                  "heartbeat_seconds", "idle_exit_seconds", *LOGGING)
+
+
+def setting_options(names: tuple[str, ...]) -> Callable:
+    """Decorate a command with one --option per setting, parsed by the table's own parser."""
+    def decorate(command: Callable) -> Callable:
+        for name in reversed(names):
+            item = field_by_name(name)
+            default = item.metadata["raw_default"] or "empty"
+            command = click.option(
+                "--" + name.replace("_", "-"), name, default=None, metavar="VALUE",
+                callback=_parse_option,
+                help=f"{item.metadata['doc']} [env {item.metadata['env']}; default {default}]",
+            )(command)
+        return command
+    return decorate
+
+
+def _parse_option(context: click.Context, parameter: click.Parameter, raw: str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return field_by_name(parameter.name).metadata["parse"](raw)
+    except ValueError as error:
+        raise click.BadParameter(f"{raw!r}: expected {error}") from None
+
+
+def build_settings(options: dict[str, Any]) -> Settings:
+    from .logs import setup_logging
+
+    try:
+        settings = load_settings(options)
+    except SettingError as error:
+        raise click.UsageError(str(error)) from None
+    setup_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="whisper-automation")
+def main() -> None:
+    """Transcribe a folder tree of recordings into a mirrored tree of transcripts, resumably,
+    with parallel workers fed by an SQS FIFO queue. Settings also come from the environment
+    and from a .env file in the current folder."""
+    load_dotenv(find_dotenv(usecwd=True), override=False)
+
+
+@main.command()
+@click.argument("source", required=False)
+@click.argument("destination", required=False)
+@click.option("--retry-failed", is_flag=True, help="Queue files that failed before again.")
+@setting_options(RUN_OPTIONS)
+def run(source: str | None, destination: str | None, retry_failed: bool, **options: Any) -> None:
+    """Transcribe SOURCE into DESTINATION on this machine (embedded queue, N workers)."""
+    from .runner import run_pipeline
+
+    settings = build_settings(dict(options, source=source, destination=destination))
+    _require_folders(settings)
+    sys.exit(run_pipeline(settings, retry_failed))
+
+
+@main.command()
+@click.argument("source", required=False)
+@click.argument("destination", required=False)
+@click.option("--retry-failed", is_flag=True, help="Queue files that failed before again.")
+@setting_options(DIRECTOR_OPTIONS)
+def director(source: str | None, destination: str | None, retry_failed: bool,
+             **options: Any) -> None:
+    """Create the queues, diff SOURCE against DESTINATION and queue every missing file."""
+    from .director import run_director
+
+    settings = build_settings(dict(options, source=source, destination=destination))
+    _require_folders(settings)
+    plan = run_director(settings, retry_failed)
+    click.echo(plan.summary())
+
+
+@main.command()
+@setting_options(WORKER_OPTIONS)
+def worker(**options: Any) -> None:
+    """Take files from the queue and transcribe them until the queue stays empty."""
+    from .lifecycle import ShutdownGuard
+    from .worker import run_worker
+
+    settings = build_settings(options)
+    _require_folders(settings)
+    guard = ShutdownGuard()
+    guard.install()
+    run_worker(settings, guard)
+
+
+@main.command("settings")
+@click.option("--markdown", is_flag=True, help="Print the README's configuration table.")
+def show_settings(markdown: bool) -> None:
+    """Show every setting with its env var, default and current value."""
+    if markdown:
+        click.echo(markdown_table(), nl=False)
+        return
+    settings = build_settings({})
+    from dataclasses import fields
+
+    for item in fields(Settings):
+        click.echo(f"{item.metadata['env']:<24} = {getattr(settings, item.name)!r}")
+
+
+def _require_folders(settings: Settings) -> None:
+    if not settings.source or not settings.destination:
+        raise click.UsageError("give SOURCE and DESTINATION (or set WA_SOURCE and "
+                               "WA_DESTINATION)")

@@ -1,0 +1,96 @@
+"""The director: diff the source against the done records and queue what is missing.
+
+It is safe to run at any time, twice, or several at once: each file's message carries a
+deduplication id made of its key and version (SQS drops a re-send within 5 minutes), and a
+per-file message group keeps two copies of one file from ever being in flight together; a worker
+that receives a file that is already done just deletes the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from . import layout
+from .layout import DONE, FAILED, Version
+from .messages import Job
+from .queue import WorkQueue
+from .records import list_records, read_record, write_outputs
+from .settings import Settings
+from .storage import Storage, open_storage, settle
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Plan:
+    found: dict[str, Version] = field(default_factory=dict)
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
+    rendered: int = 0
+
+    def summary(self, queued: int | None = None) -> str:
+        parts = [f"found {len(self.found)}", f"already done {len(self.done)}"]
+        if self.rendered:
+            parts.append(f"new formats rendered from records {self.rendered}")
+        if self.failed:
+            parts.append(f"failed before {len(self.failed)} (not retried; --retry-failed)")
+        if self.busy:
+            parts.append(f"still being written {len(self.busy)}")
+        parts.append(f"queued {len(self.jobs) if queued is None else queued}")
+        return ", ".join(parts)
+
+
+def make_plan(source: Storage, destination: Storage, settings: Settings,
+              retry_failed: bool = False) -> Plan:
+    plan = Plan()
+    found = dict(source.scan(settings.extensions))
+    plan.found, plan.busy = settle(source, found, settings.stable_seconds)
+    stems = layout.assign_output_stems(plan.found)
+    done = list_records(destination, DONE)
+    failed = list_records(destination, FAILED)
+    # A deliberate retry needs a fresh deduplication id: SQS would drop the old one for 5 min.
+    retry = int(time.time()) if retry_failed else 0
+    for key, version in plan.found.items():
+        token = version.token()
+        if done.get(key) == token:
+            plan.done.append(key)
+        elif failed.get(key) == token and not retry_failed:
+            plan.failed.append(key)
+        else:
+            plan.jobs.append(Job(key, version, stems[key], retry if key in failed else 0))
+    plan.rendered = render_missing_formats(destination, plan, stems, settings.formats)
+    return plan
+
+
+def render_missing_formats(destination: Storage, plan: Plan, stems: dict[str, str],
+                           formats: tuple[str, ...]) -> int:
+    """Write formats that were asked for after a file was done, from its record: no engine."""
+    existing = set(destination.list_keys())
+    rendered = 0
+    for key in plan.done:
+        missing = [fmt for fmt in formats if layout.output_key(stems[key], fmt) not in existing]
+        if not missing:
+            continue
+        record = read_record(destination, layout.record_key(DONE, key, plan.found[key]))
+        if record is None:
+            continue
+        write_outputs(destination, stems[key], record["result"], missing)
+        rendered += 1
+    return rendered
+
+
+def run_director(settings: Settings, retry_failed: bool = False) -> Plan:
+    """Ensure the queues, plan, enqueue; log what was found and done."""
+    if not settings.source or not settings.destination:
+        raise ValueError("the director needs a source and a destination (WA_SOURCE, "
+                         "WA_DESTINATION or the SRC DEST arguments)")
+    queue = WorkQueue.ensure(settings)
+    plan = make_plan(open_storage(settings.source), open_storage(settings.destination),
+                     settings, retry_failed)
+    queued = queue.send(plan.jobs)
+    log.info("director: %s", plan.summary(queued))
+    return plan

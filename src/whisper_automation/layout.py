@@ -1,0 +1,113 @@
+"""Where things go: source keys, transcript names in the mirrored tree, and record names.
+
+A *key* is a recording's path relative to the source root, with "/" separators
+("week1/lesson1/video0.mp4"). Transcripts mirror it ("week1/lesson1/video0.txt"), following
+openai-whisper's CLI convention of replacing the extension. Bookkeeping lives in a hidden folder of
+the destination so the transcript tree stays clean and the director can list it with one walk.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+STATE_DIR = ".whisper-automation"
+DONE = "done"
+FAILED = "failed"
+WORKERS = "workers"
+TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp")
+
+
+class UnsafeKey(ValueError):
+    """A key that could reach outside its root (absolute, '..', empty parts, NUL)."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """What identifies one version of a recording: size plus mtime (folders) or ETag (S3)."""
+
+    size: int
+    mtime_ns: int = 0
+    etag: str = ""
+
+    def token(self) -> str:
+        # Only digits, letters and '-': safe inside file names and SQS ids.
+        tag = self.etag.strip('"') if self.etag else str(self.mtime_ns)
+        return f"{self.size}-{tag}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Version:
+        return cls(size=int(data["size"]), mtime_ns=int(data.get("mtime_ns", 0)),
+                   etag=str(data.get("etag", "")))
+
+
+def check_key(key: str) -> str:
+    """Return the key if it names something strictly inside a root, else raise UnsafeKey."""
+    if not isinstance(key, str) or not key:
+        raise UnsafeKey("empty key")
+    if "\x00" in key:
+        raise UnsafeKey(f"key contains a NUL byte: {key!r}")
+    if key.startswith("/"):
+        raise UnsafeKey(f"absolute path refused: {key!r}")
+    parts = key.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafeKey(f"key leaves or re-enters its folder: {key!r}")
+    return key
+
+
+def is_candidate_name(name: str, extensions: Iterable[str]) -> bool:
+    """A file name that looks like a finished recording: known extension, not hidden or partial."""
+    if name.startswith(".") or name.lower().endswith(TEMP_SUFFIXES):
+        return False
+    _, dot, extension = name.rpartition(".")
+    return bool(dot) and extension.lower() in set(extensions)
+
+
+def assign_output_stems(keys: Iterable[str]) -> dict[str, str]:
+    """Map each key to the stem of its transcripts ("a/b.mp3" -> "a/b").
+
+    Two recordings in one folder with the same stem (a.mp3 and a.wav, or A.mp3 and a.mp3 on a
+    case-insensitive disk) would write the same a.txt. Each of them then keeps its extension in
+    the transcript name (a.mp3.txt, a.wav.txt): deterministic, and nothing overwrites anything.
+    """
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for key in keys:
+        groups[(posixpath.dirname(key), _stem(key).lower())].append(key)
+    stems: dict[str, str] = {}
+    for members in groups.values():
+        for key in members:
+            stems[key] = key if len(members) > 1 else _stem(key)
+    return stems
+
+
+def _stem(key: str) -> str:
+    root, _ = posixpath.splitext(key)
+    return root
+
+
+def output_key(stem: str, fmt: str) -> str:
+    return f"{stem}.{fmt}"
+
+
+def record_prefix(kind: str, key: str) -> str:
+    """Prefix shared by every version's record of one key (used to remove old versions)."""
+    return f"{STATE_DIR}/{kind}/{key}#"
+
+
+def record_key(kind: str, key: str, version: Version) -> str:
+    """Records carry the version in their name, so the director diffs by listing alone."""
+    return f"{record_prefix(kind, key)}{version.token()}.json"
+
+
+def parse_record_key(kind: str, record: str) -> tuple[str, str] | None:
+    """Inverse of record_key: (key, version token), or None for anything else."""
+    prefix = f"{STATE_DIR}/{kind}/"
+    if not record.startswith(prefix) or not record.endswith(".json"):
+        return None
+    key, hash_sign, token = record[len(prefix):-len(".json")].rpartition("#")
+    return (key, token) if hash_sign and key else None

@@ -1,0 +1,69 @@
+"""The queue message: one recording to transcribe, encoded as JSON, checked before any use."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from dataclasses import dataclass
+
+from .layout import UnsafeKey, Version, check_key
+
+FORMAT_VERSION = 1
+
+
+class BadMessage(ValueError):
+    """A message body we cannot trust or cannot read; the worker records it and deletes it."""
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    version: Version
+    output_stem: str
+    retry: int = 0  # >0 when a failed file is queued again on purpose (--retry-failed)
+
+    def deduplication_id(self) -> str:
+        """Same recording, same version, same retry -> same id, so SQS drops a re-send.
+
+        SQS remembers an id for 5 minutes even after the message is deleted, so a deliberate
+        retry must change it: that is what `retry` is for.
+        """
+        return _digest(f"{self.key}\0{self.version.token()}\0{self.retry}")
+
+    def group_id(self) -> str:
+        """One group per file: FIFO hands out one in-flight message per group, so a shared group
+        would serialise every worker, while a per-file group keeps two messages for the same
+        file (a re-queue) from ever being worked on at the same time."""
+        return _digest(self.key)[:64]
+
+
+def encode(job: Job) -> str:
+    return json.dumps({
+        "format": FORMAT_VERSION,
+        "key": job.key,
+        "version": job.version.to_dict(),
+        "output_stem": job.output_stem,
+        "retry": job.retry,
+    })  # ASCII escapes keep odd names (even undecodable bytes) within what SQS accepts
+
+
+def decode(body: str) -> Job:
+    """Parse and validate a message body; raise BadMessage with the reason."""
+    try:
+        data = json.loads(body)
+        key = check_key(data["key"])
+        version = Version.from_dict(data["version"])
+        stem = str(data["output_stem"])
+        retry = int(data.get("retry", 0))
+    except UnsafeKey as error:
+        raise BadMessage(f"unsafe key: {error}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise BadMessage(f"unreadable message ({type(error).__name__}: {error})") from None
+    if stem not in (key, posixpath.splitext(key)[0]):
+        raise BadMessage(f"output stem {stem!r} does not belong to key {key!r}")
+    return Job(key=key, version=version, output_stem=stem, retry=retry)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,0 +1,194 @@
+"""The SQS FIFO work queue and its dead-letter queue, through boto3 (AWS, LocalStack or embedded).
+
+Queue attributes come from create_queue.json; nothing here repeats them. Workers learn the
+visibility timeout and the receive limit from the queue itself, so the one file stays the truth.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from .messages import Job, encode
+from .settings import Settings
+
+SEND_BATCH = 10  # SendMessageBatch's limit
+
+
+class QueueMissing(RuntimeError):
+    """The work queue does not exist (yet): run the director first."""
+
+
+@dataclass(frozen=True)
+class Message:
+    body: str
+    receipt_handle: str
+    receive_count: int
+
+
+def queue_template() -> dict:
+    text = resources.files("whisper_automation").joinpath("create_queue.json").read_text()
+    return json.loads(text)
+
+
+def dead_letter_name(queue_name: str) -> str:
+    return queue_name.removesuffix(".fifo") + "-dlq.fifo"
+
+
+def sqs_client(settings: Settings) -> Any:
+    session = boto3.session.Session()
+    credentials = {}
+    if settings.queue_endpoint and session.get_credentials() is None:
+        # LocalStack and the embedded server accept any key; real AWS never gets here.
+        credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=5,
+        read_timeout=40,  # above the 20 s long poll
+    )
+    return session.client("sqs", endpoint_url=settings.queue_endpoint,
+                           region_name=settings.region, config=config, **credentials)
+
+
+class WorkQueue:
+    def __init__(self, client: Any, url: str, dead_letter_url: str | None = None) -> None:
+        self.client = client
+        self.url = url
+        self.dead_letter_url = dead_letter_url
+
+    @classmethod
+    def connect(cls, settings: Settings, client: Any = None) -> WorkQueue:
+        """Open existing queues; raise QueueMissing if the director has not created them."""
+        client = client or sqs_client(settings)
+        url = _queue_url(client, settings.queue_name)
+        if url is None:
+            raise QueueMissing(f"queue {settings.queue_name!r} does not exist; run the director")
+        return cls(client, url, _queue_url(client, dead_letter_name(settings.queue_name)))
+
+    @classmethod
+    def ensure(cls, settings: Settings, client: Any = None) -> WorkQueue:
+        """Create (or update) the queue and its dead-letter queue from create_queue.json."""
+        client = client or sqs_client(settings)
+        template = queue_template()
+        dead_url = _create_or_update(client, dead_letter_name(settings.queue_name),
+                                     _strings(template["DeadLetterQueue"]))
+        dead_arn = client.get_queue_attributes(
+            QueueUrl=dead_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = _strings(template["Queue"])
+        redrive = dict(template["RedrivePolicy"], deadLetterTargetArn=dead_arn)
+        if settings.max_receives:
+            redrive["maxReceiveCount"] = settings.max_receives
+        if settings.visibility_timeout:
+            attributes["VisibilityTimeout"] = str(settings.visibility_timeout)
+        attributes["RedrivePolicy"] = json.dumps(redrive)
+        url = _create_or_update(client, settings.queue_name, attributes)
+        return cls(client, url, dead_url)
+
+    # --- director side ---
+
+    def send(self, jobs: Iterable[Job]) -> int:
+        """Send jobs in batches of ten; return how many SQS accepted (duplicates count too)."""
+        sent = 0
+        batch: list[Job] = []
+        for job in jobs:
+            batch.append(job)
+            if len(batch) == SEND_BATCH:
+                sent += self._send_batch(batch)
+                batch = []
+        if batch:
+            sent += self._send_batch(batch)
+        return sent
+
+    def _send_batch(self, jobs: list[Job]) -> int:
+        entries = [{
+            "Id": str(index),
+            "MessageBody": encode(job),
+            "MessageGroupId": job.group_id(),
+            "MessageDeduplicationId": job.deduplication_id(),
+        } for index, job in enumerate(jobs)]
+        response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
+        failed = response.get("Failed", [])
+        if failed:
+            reasons = "; ".join(f"{entry.get('Code')}: {entry.get('Message')}" for entry in failed)
+            raise RuntimeError(f"SQS refused {len(failed)} of {len(jobs)} messages: {reasons}")
+        return len(response.get("Successful", []))
+
+    # --- worker side ---
+
+    def receive(self, wait_seconds: int = 20) -> Message | None:
+        response = self.client.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=1, WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"])
+        for item in response.get("Messages", []):
+            count = int(item.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            return Message(item["Body"], item["ReceiptHandle"], count)
+        return None
+
+    def extend(self, message: Message, seconds: int) -> None:
+        self.client.change_message_visibility(
+            QueueUrl=self.url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=seconds)
+
+    def release(self, message: Message) -> None:
+        """Make the message visible again at once, for another worker."""
+        self.extend(message, 0)
+
+    def delete(self, message: Message) -> None:
+        self.client.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt_handle)
+
+    # --- read-only inspection (never receives) ---
+
+    def attributes(self) -> dict[str, str]:
+        return self.client.get_queue_attributes(
+            QueueUrl=self.url, AttributeNames=["All"])["Attributes"]
+
+    def visibility_timeout(self) -> int:
+        return int(self.attributes()["VisibilityTimeout"])
+
+    def max_receives(self) -> int | None:
+        policy = self.attributes().get("RedrivePolicy")
+        return int(json.loads(policy)["maxReceiveCount"]) if policy else None
+
+    def counts(self) -> dict[str, int]:
+        attributes = self.attributes()
+        counts = {
+            "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
+            "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            "dead": 0,
+        }
+        if self.dead_letter_url:
+            dead = self.client.get_queue_attributes(
+                QueueUrl=self.dead_letter_url,
+                AttributeNames=["ApproximateNumberOfMessages",
+                                "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            counts["dead"] = sum(int(value) for value in dead.values())
+        return counts
+
+
+def _queue_url(client: Any, name: str) -> str | None:
+    try:
+        return client.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError as error:
+        if "NonExistentQueue" in str(error) or "QueueDoesNotExist" in str(error):
+            return None
+        raise
+
+
+def _create_or_update(client: Any, name: str, attributes: dict[str, str]) -> str:
+    """CreateQueue is idempotent for equal attributes; for changed ones, update them in place."""
+    url = _queue_url(client, name)
+    if url is None:
+        return client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    mutable = {key: value for key, value in attributes.items() if key != "FifoQueue"}
+    client.set_queue_attributes(QueueUrl=url, Attributes=mutable)
+    return url
+
+
+def _strings(attributes: dict[str, Any]) -> dict[str, str]:
+    return {key: str(value) for key, value in attributes.items()}

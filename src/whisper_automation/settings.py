@@ -1,0 +1,285 @@
+"""The one table of settings: every setting has a name, an env var, a default and a line of doc.
+
+The `Settings` dataclass *is* the table. The CLI options, `whisper-automation settings` and the
+README's configuration table are all generated from it, so they cannot drift apart.
+Precedence: command-line option > environment > `.env` file > default.
+Where AWS has a standard variable (endpoint, region, credentials) we use it instead of a new name;
+boto3 reads those by itself, and they are listed here only so that they are documented and checked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields, replace
+from typing import Any
+
+ENGINES = ("faster-whisper", "openai-whisper")
+FORMATS = ("txt", "vtt", "srt", "tsv", "json")
+COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32", "float16", "int8_float16", "default")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_EXTENSIONS = (
+    "mp3 m4a m4b aac wav flac ogg oga opus wma aiff aif amr mp4 m4v mov mkv webm avi 3gp"
+)
+
+
+class SettingError(ValueError):
+    """A setting has a value we cannot use; the message names the variable and what it accepts."""
+
+
+# --- parsers: each takes the raw string and returns the value or raises ValueError(accepted) ---
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+def _optional_text(raw: str) -> str | None:
+    return raw.strip() or None
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"a whole number >= {minimum}") from None
+        if value < minimum:
+            raise ValueError(f"a whole number >= {minimum}")
+        return value
+
+    return parse
+
+
+def _optional_int_at_least(minimum: int) -> Callable[[str], int | None]:
+    parse_int = _int_at_least(minimum)
+
+    def parse(raw: str) -> int | None:
+        if raw.strip() == "":
+            return None
+        try:
+            return parse_int(raw)
+        except ValueError:
+            raise ValueError(f"a whole number >= {minimum}, or empty for the default") from None
+
+    return parse
+
+
+def _float_at_least(minimum: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"a number >= {minimum:g}") from None
+        if value < minimum:
+            raise ValueError(f"a number >= {minimum:g}")
+        return value
+
+    return parse
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("one of true, false, 1, 0, yes, no, on, off")
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if value not in choices:
+            raise ValueError("one of " + ", ".join(choices))
+        return value
+
+    return parse
+
+
+def _upper_choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    choose = _choice(choices)
+    return lambda raw: choose(raw.strip().upper())
+
+
+def _engine(raw: str) -> str:
+    value = raw.strip()
+    # "package.module:factory" lets a custom engine (or a test's wrapper) be plugged in.
+    if value in ENGINES or re.fullmatch(r"[\w.]+:\w+", value):
+        return value
+    raise ValueError("one of " + ", ".join(ENGINES) + ", or 'package.module:factory'")
+
+
+def _formats(raw: str) -> tuple[str, ...]:
+    names = [part for part in re.split(r"[\s,]+", raw.strip().lower()) if part]
+    if names == ["all"]:
+        return FORMATS
+    unknown = [name for name in names if name not in FORMATS]
+    if unknown or not names:
+        raise ValueError("a comma-separated list of " + ", ".join(FORMATS) + " (or 'all')")
+    return tuple(dict.fromkeys(names))
+
+
+def _extensions(raw: str) -> tuple[str, ...]:
+    names = [part.lstrip(".").lower() for part in re.split(r"[\s,]+", raw.strip()) if part]
+    if not names or not all(re.fullmatch(r"[a-z0-9]+", name) for name in names):
+        raise ValueError("a list of file extensions such as 'mp3 m4a wav'")
+    return tuple(dict.fromkeys(names))
+
+
+def _workers(raw: str) -> int:
+    value = raw.strip().lower()
+    if value == "auto":
+        return 0
+    try:
+        return _int_at_least(1)(value)
+    except ValueError:
+        raise ValueError("'auto' or a whole number >= 1") from None
+
+
+def _unparse(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def setting(env: str, default: str, doc: str, parse: Callable[[str], Any],
+            unparse: Callable[[Any], str] = _unparse) -> Any:
+    """Declare one row of the table: the default is written as it would be in the environment.
+
+    `unparse` turns a value back into its environment form (parse(unparse(v)) == v), so a child
+    process started with `to_environment` sees exactly the same settings.
+    """
+    return field(default=parse(default), metadata={"env": env, "raw_default": default,
+                                                   "doc": doc, "parse": parse,
+                                                   "unparse": unparse})
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: str | None = setting(
+        "WA_SOURCE", "", "Folder of recordings to transcribe (scanned recursively).", _optional_text)
+    destination: str | None = setting(
+        "WA_DESTINATION", "", "Folder for transcripts; mirrors the source tree.", _optional_text)
+    queue_name: str = setting(
+        "WA_QUEUE_NAME", "whisper-automation.fifo",
+        "SQS FIFO queue name (must end in .fifo); the dead-letter queue adds -dlq.", _text)
+    sqs_endpoint_url: str | None = setting(
+        "AWS_ENDPOINT_URL_SQS", "",
+        "SQS endpoint (LocalStack: http://127.0.0.1:4566); empty = AWS or AWS_ENDPOINT_URL.",
+        _optional_text)
+    endpoint_url: str | None = setting(
+        "AWS_ENDPOINT_URL", "", "Endpoint for every AWS service; empty = real AWS.",
+        _optional_text)
+    region: str = setting("AWS_DEFAULT_REGION", "us-east-1", "AWS region of the queue.", _text)
+    engine: str = setting(
+        "WA_ENGINE", "faster-whisper",
+        "Engine: faster-whisper (fast, default) or openai-whisper (reference).", _engine)
+    model: str = setting(
+        "WA_MODEL", "tiny.en",
+        "Model name (tiny.en, base, small, ...) or a local model path.", _text)
+    language: str | None = setting(
+        "WA_LANGUAGE", "", "Spoken language code (en, fr, ...); empty = detect.", _optional_text)
+    compute_type: str = setting(
+        "WA_COMPUTE_TYPE", "int8", "faster-whisper weight type on CPU.", _choice(COMPUTE_TYPES))
+    beam_size: int = setting("WA_BEAM_SIZE", "5", "Beam search width (1 = greedy).",
+                             _int_at_least(1))
+    vad: bool = setting(
+        "WA_VAD", "true", "Skip silence with voice activity detection (faster-whisper).",
+        _boolean)
+    formats: tuple[str, ...] = setting(
+        "WA_FORMATS", "txt,vtt,srt", "Output formats: txt, vtt, srt, tsv, json or all.",
+        _formats)
+    extensions: tuple[str, ...] = setting(
+        "WA_EXTENSIONS", DEFAULT_EXTENSIONS,
+        "File extensions treated as recordings (case-insensitive).", _extensions)
+    visibility_timeout: int | None = setting(
+        "WA_VISIBILITY_TIMEOUT", "",
+        "Seconds a received file stays hidden from other workers; empty = create_queue.json.",
+        _optional_int_at_least(10))
+    heartbeat_seconds: int | None = setting(
+        "WA_HEARTBEAT_SECONDS", "",
+        "Seconds between visibility extensions; empty = a third of the visibility timeout.",
+        _optional_int_at_least(1))
+    max_receives: int | None = setting(
+        "WA_MAX_RECEIVES", "",
+        "Attempts per file before it goes to the dead-letter queue; empty = create_queue.json.",
+        _optional_int_at_least(1))
+    workers: int = setting(
+        "WA_WORKERS", "auto", "Worker processes for `run` (auto = one per two CPUs).", _workers,
+        unparse=lambda value: str(value) if value else "auto")
+    threads: int = setting(
+        "WA_THREADS", "0", "CPU threads per worker; 0 = the CPUs this worker may use.",
+        _int_at_least(0))
+    idle_exit_seconds: float = setting(
+        "WA_IDLE_EXIT_SECONDS", "60",
+        "A worker exits after the queue stays empty this long; 0 = never.", _float_at_least(0))
+    stable_seconds: float = setting(
+        "WA_STABLE_SECONDS", "2",
+        "A file changed within this many seconds is still being written and waits.",
+        _float_at_least(0))
+    log_level: str = setting("WA_LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR.",
+                             _upper_choice(LOG_LEVELS))
+    log_format: str = setting("WA_LOG_FORMAT", "text", "Log format: text or json (one object "
+                              "per line).", _choice(LOG_FORMATS))
+
+    @property
+    def queue_endpoint(self) -> str | None:
+        return self.sqs_endpoint_url or self.endpoint_url
+
+
+def setting_fields() -> tuple[Field, ...]:
+    return fields(Settings)
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment, then apply already-typed overrides (CLI options).
+
+    Raises SettingError naming the variable, the bad value and the accepted values.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for item in setting_fields():
+        raw = environ.get(item.metadata["env"])
+        if raw is not None:
+            values[item.name] = parse_value(item, raw)
+    settings = Settings(**values)
+    explicit = {name: value for name, value in (overrides or {}).items() if value is not None}
+    return replace(settings, **explicit) if explicit else settings
+
+
+def parse_value(item: Field, raw: str) -> Any:
+    try:
+        return item.metadata["parse"](raw)
+    except ValueError as error:
+        raise SettingError(
+            f"{item.metadata['env']}={raw!r} is not valid: expected {error}") from None
+
+
+def field_by_name(name: str) -> Field:
+    for item in setting_fields():
+        if item.name == name:
+            return item
+    raise KeyError(name)
+
+
+def to_environment(settings: Settings) -> dict[str, str]:
+    """The settings as environment variables, so a child process sees exactly the same values."""
+    return {item.metadata["env"]: item.metadata["unparse"](getattr(settings, item.name))
+            for item in setting_fields() if getattr(settings, item.name) is not None}
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from the dataclass above."""
+    rows = ["| Setting | Environment variable | Default | Meaning |", "|---|---|---|---|"]
+    for item in setting_fields():
+        default = item.metadata["raw_default"]
+        shown = f"`{default}`" if default else "(empty)"
+        option = "--" + item.name.replace("_", "-")
+        rows.append(f"| `{option}` | `{item.metadata['env']}` | {shown} | {item.metadata['doc']} |")
+    return "\n".join(rows) + "\n"

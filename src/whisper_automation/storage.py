@@ -1,0 +1,183 @@
+"""Storage behind one small interface: a local folder today, S3 later, same callers.
+
+Sources are scanned and read; destinations are written atomically and listed. Every key passes
+`check_key` and, for folders, must also resolve (symlinks included) inside the root, so a message
+can never make a worker read or write outside the two trees.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+
+from .layout import UnsafeKey, Version, check_key, is_candidate_name
+
+
+class Storage(Protocol):
+    root: str
+
+    def scan(self, extensions: Iterable[str]) -> Iterator[tuple[str, Version]]: ...
+    def version(self, key: str) -> Version | None: ...
+    def local_file(self, key: str) -> contextmanager: ...
+    def list_keys(self, prefix: str = "") -> Iterator[str]: ...
+    def read_bytes(self, key: str) -> bytes | None: ...
+    def write_atomic(self, key: str, data: bytes) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def exists(self, key: str) -> bool: ...
+
+
+class LocalStorage:
+    """A folder tree. Keys are POSIX relative paths."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = str(root)
+        self._real_root = os.path.realpath(self.root)
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({self.root!r})"
+
+    def path(self, key: str) -> Path:
+        """The file for a key; raises UnsafeKey if it (or a symlink on the way) leaves the root."""
+        check_key(key)
+        candidate = os.path.join(self._real_root, *key.split("/"))
+        real = os.path.realpath(candidate)
+        if real != self._real_root and not real.startswith(self._real_root + os.sep):
+            raise UnsafeKey(f"{key!r} resolves outside {self.root}")
+        return Path(candidate)
+
+    def scan(self, extensions: Iterable[str]) -> Iterator[tuple[str, Version]]:
+        wanted = tuple(extensions)
+        yield from self._scan_dir(self._real_root, "", wanted)
+
+    def _scan_dir(self, folder: str, prefix: str, wanted: tuple[str, ...]
+                  ) -> Iterator[tuple[str, Version]]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError:
+            return  # unreadable folder: nothing we can queue from it
+        for entry in entries:
+            key = prefix + entry.name
+            if entry.name.startswith("."):
+                continue
+            # Folder symlinks are not followed (loops, trees outside the root).
+            if entry.is_dir(follow_symlinks=False):
+                yield from self._scan_dir(entry.path, key + "/", wanted)
+            elif is_candidate_name(entry.name, wanted) and entry.is_file():
+                if entry.is_symlink() and not self._inside(key):
+                    continue  # a link to a file outside the source: never queued
+                yield key, _version_of(entry.stat())
+
+    def _inside(self, key: str) -> bool:
+        try:
+            self.path(key)
+        except UnsafeKey:
+            return False
+        return True
+
+    def version(self, key: str) -> Version | None:
+        """The file's current version, None if it is gone; UnsafeKey if the key leaves the root."""
+        path = self.path(key)
+        try:
+            return _version_of(path.stat())
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    @contextmanager
+    def local_file(self, key: str) -> Iterator[Path]:
+        yield self.path(key)
+
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """Every file key under a folder prefix ("" = all, "a/b/" = inside a/b)."""
+        base = self.path(prefix.rstrip("/")) if prefix else Path(self._real_root)
+        if not base.is_dir():
+            return
+        for folder, _, files in os.walk(base):
+            relative = os.path.relpath(folder, self._real_root)
+            head = "" if relative == "." else relative.replace(os.sep, "/") + "/"
+            for name in files:
+                yield head + name
+
+    def read_bytes(self, key: str) -> bytes | None:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_atomic(self, key: str, data: bytes) -> None:
+        """Write to a hidden temporary name in the same folder, fsync, then rename into place.
+
+        A reader (or a crash) sees the old file or the new one, never half of one; a leftover
+        temporary file is hidden and ends in .tmp, so no scan takes it for a transcript.
+        """
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                             suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, target)
+        except BaseException:
+            with _ignore_missing():
+                os.unlink(temporary)
+            raise
+
+    def delete(self, key: str) -> None:
+        with _ignore_missing():
+            self.path(key).unlink()
+
+    def exists(self, key: str) -> bool:
+        try:
+            return self.path(key).is_file()
+        except UnsafeKey:
+            return False
+
+
+def _version_of(stat: os.stat_result) -> Version:
+    return Version(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+
+
+@contextmanager
+def _ignore_missing() -> Iterator[None]:
+    try:
+        yield
+    except FileNotFoundError:
+        pass
+
+
+def open_storage(location: str) -> LocalStorage:
+    """Storage for a folder path (S3 URLs come with the scale-out work)."""
+    if location.startswith("s3://"):
+        raise NotImplementedError("s3:// locations are not supported yet; use a folder")
+    return LocalStorage(location)
+
+
+def settle(storage: Storage, found: dict[str, Version], stable_seconds: float,
+           now: float | None = None) -> tuple[dict[str, Version], list[str]]:
+    """Split found files into settled ones and ones still being written.
+
+    A file modified within `stable_seconds` is looked at again once that time has passed: if its
+    size and mtime did not move it counts, otherwise it is left for the next scan.
+    """
+    now = time.time() if now is None else now
+    young = {key: version for key, version in found.items()
+             if version.mtime_ns and now - version.mtime_ns / 1e9 < stable_seconds}
+    if not young:
+        return found, []
+    newest = max(version.mtime_ns for version in young.values()) / 1e9
+    time.sleep(max(0.0, stable_seconds - (now - newest)))
+    settled = dict(found)
+    busy: list[str] = []
+    for key, version in young.items():
+        if storage.version(key) != version:
+            del settled[key]
+            busy.append(key)
+    return settled, busy

@@ -1,0 +1,179 @@
+"""The worker: take one file from the queue, transcribe it, write it, delete the message. Repeat.
+
+Receive (long poll) -> validate -> skip if done -> heartbeat + transcribe -> write atomically ->
+delete. A message is deleted only once its outputs and done record are in place, so a worker killed
+at any point loses nothing: the message comes back after the visibility timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+from . import layout
+from .audio import probe_duration
+from .cpu import available_cpus
+from .engines import AudioError, Engine, EngineOptions, load_engine
+from .layout import DONE, UnsafeKey
+from .lifecycle import Heartbeat, Shutdown, ShutdownGuard
+from .messages import BadMessage, Job, decode
+from .queue import Message, WorkQueue
+from .records import Outcome, write_done, write_failure
+from .settings import Settings
+from .storage import Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+REFUSED_PREFIX = "_refused-messages/"  # failure records of messages whose key is not usable
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    queue: WorkQueue
+    source: Storage
+    destination: Storage
+    engine: Engine
+    worker_id: str
+    visibility_timeout: int
+    heartbeat_seconds: float
+    max_receives: int | None
+
+
+def start_worker(settings: Settings) -> WorkerContext:
+    """Connect, read the queue's timeout and receive limit, load the model once."""
+    if not settings.source or not settings.destination:
+        raise ValueError("the worker needs WA_SOURCE and WA_DESTINATION")
+    queue = WorkQueue.connect(settings)
+    timeout = settings.visibility_timeout or queue.visibility_timeout()
+    threads = settings.threads or available_cpus()
+    engine = load_engine(settings.engine, EngineOptions.from_settings(settings, threads))
+    return WorkerContext(
+        settings=settings, queue=queue, source=open_storage(settings.source),
+        destination=open_storage(settings.destination), engine=engine,
+        worker_id=f"{socket.gethostname()}-{os.getpid()}", visibility_timeout=timeout,
+        heartbeat_seconds=settings.heartbeat_seconds or max(1.0, timeout / 3),
+        max_receives=queue.max_receives())
+
+
+def run_worker(settings: Settings, guard: ShutdownGuard | None = None) -> int:
+    """The loop. Returns the number of messages handled."""
+    guard = guard or ShutdownGuard()
+    context = start_worker(settings)
+    log.info("worker %s ready: %s", context.worker_id, context.engine.describe())
+    handled = 0
+    idle_since = time.monotonic()
+    while not guard.requested.is_set():
+        try:
+            with guard.interruptible():
+                message = context.queue.receive(wait_seconds=_poll_seconds(settings))
+        except Shutdown:
+            break
+        if message is None:
+            idle = time.monotonic() - idle_since
+            if settings.idle_exit_seconds and idle >= settings.idle_exit_seconds:
+                log.info("worker %s: queue empty for %.0f s, exiting", context.worker_id, idle)
+                break
+            continue
+        handle(context, message, guard)
+        handled += 1
+        idle_since = time.monotonic()
+    return handled
+
+
+def handle(context: WorkerContext, message: Message, guard: ShutdownGuard) -> str:
+    """Process one message; return what happened: done, skipped, failed, refused or released."""
+    try:
+        job = decode(message.body)
+        problem = check_source(context, job)
+    except (BadMessage, UnsafeKey) as error:
+        return refuse(context, message, str(error))
+    if problem:
+        record_failure(context, job, message, problem, final=True)
+        context.queue.delete(message)
+        return "failed"
+    if context.destination.exists(layout.record_key(DONE, job.key, job.version)):
+        log.info("skip %s: already done", job.key)
+        context.queue.delete(message)
+        return "skipped"
+    try:
+        with guard.interruptible(), Heartbeat(context.queue, message, context.visibility_timeout,
+                                              context.heartbeat_seconds):
+            outcome = transcribe(context, job)
+    except Shutdown:
+        context.queue.release(message)
+        log.info("released %s for another worker", job.key)
+        return "released"
+    except AudioError as error:  # the recording itself is bad: retrying cannot help
+        record_failure(context, job, message, str(error), final=True)
+        context.queue.delete(message)
+        return "failed"
+    except Exception as error:  # maybe passing (memory, a library hiccup): let SQS retry it
+        log.exception("error on %s", job.key)
+        final = bool(context.max_receives and message.receive_count >= context.max_receives)
+        record_failure(context, job, message, f"{type(error).__name__}: {error}", final=final)
+        return "failed"
+    write_done(context.destination, outcome, context.settings.formats)
+    context.queue.delete(message)
+    _log_finished(context, outcome)
+    return "done"
+
+
+def check_source(context: WorkerContext, job: Job) -> str | None:
+    """Why the queued file cannot be transcribed as queued, or None if it can."""
+    current = context.source.version(job.key)
+    if current is None:
+        return "the file no longer exists (deleted after it was queued)"
+    if current != job.version:
+        return "the file changed after it was queued; the next director run queues it again"
+    return None
+
+
+def transcribe(context: WorkerContext, job: Job) -> Outcome:
+    started = time.time()
+    log.info("start %s", job.key)
+    with context.source.local_file(job.key) as path:
+        probe_duration(str(path))  # a clear error for files with no audio, before the engine
+        result = context.engine.transcribe(str(path))
+    return Outcome(key=job.key, version=job.version, output_stem=job.output_stem, result=result,
+                   engine=context.engine.name, model=context.engine.model,
+                   options=context.engine.describe(), transcribe_seconds=time.time() - started,
+                   worker=context.worker_id, started_at=started)
+
+
+def refuse(context: WorkerContext, message: Message, reason: str) -> str:
+    """A message we must not act on (unsafe or unreadable): record it and drop it."""
+    digest = hashlib.sha256(message.body.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    log.warning("refused message %s: %s", digest, reason)
+    write_failure(context.destination, REFUSED_PREFIX + digest, None,
+                  f"refused message: {reason}; body: {message.body[:500]}",
+                  attempts=message.receive_count, final=True, worker=context.worker_id)
+    context.queue.delete(message)
+    return "refused"
+
+
+def record_failure(context: WorkerContext, job: Job, message: Message, reason: str,
+                   final: bool) -> None:
+    log.warning("failed %s (attempt %d%s): %s", job.key, message.receive_count,
+                ", final" if final else "", reason)
+    write_failure(context.destination, job.key, job.version, reason,
+                  attempts=message.receive_count, final=final, worker=context.worker_id)
+
+
+def _log_finished(context: WorkerContext, outcome: Outcome) -> None:
+    audio = float(outcome.result.get("duration") or 0.0)
+    wall = outcome.transcribe_seconds
+    log.info("done %s: %.1f s audio in %.1f s (%.1fx real time)", outcome.key, audio, wall,
+             audio / wall if wall else 0.0, extra={"worker": context.worker_id, "key": outcome.key,
+                                                   "audio_seconds": audio, "wall_seconds": wall})
+
+
+def _poll_seconds(settings: Settings) -> int:
+    # Long poll, but never past the idle limit, so an idle worker exits close to on time.
+    if settings.idle_exit_seconds:
+        return max(1, min(20, int(settings.idle_exit_seconds)))
+    return 20
