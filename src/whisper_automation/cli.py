@@ -10,7 +10,7 @@ from typing import Any
 import click
 from dotenv import find_dotenv, load_dotenv
 
-from .settings import Settings, SettingError, field_by_name, load_settings, markdown_table
+from .settings import SettingError, Settings, field_by_name, load_settings, markdown_table
 
 LOGGING = ("log_level", "log_format")
 QUEUE = ("queue_name", "sqs_endpoint_url", "endpoint_url", "region")

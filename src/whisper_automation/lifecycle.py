@@ -20,8 +20,11 @@ from .queue import Message, WorkQueue
 log = logging.getLogger(__name__)
 
 
-class Shutdown(Exception):
-    """Raised in the worker's main thread by the first stop signal."""
+class Shutdown(BaseException):
+    """Raised in the worker's main thread by the first stop signal.
+
+    A BaseException, like KeyboardInterrupt, so that botocore's retry logic and other
+    `except Exception` blocks in libraries cannot swallow it."""
 
 
 class ShutdownGuard:

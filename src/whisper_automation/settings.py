@@ -162,7 +162,8 @@ def setting(env: str, default: str, doc: str, parse: Callable[[str], Any],
 @dataclass(frozen=True)
 class Settings:
     source: str | None = setting(
-        "WA_SOURCE", "", "Folder of recordings to transcribe (scanned recursively).", _optional_text)
+        "WA_SOURCE", "", "Folder of recordings to transcribe (scanned recursively).",
+        _optional_text)
     destination: str | None = setting(
         "WA_DESTINATION", "", "Folder for transcripts; mirrors the source tree.", _optional_text)
     queue_name: str = setting(

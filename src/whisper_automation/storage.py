@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
@@ -23,7 +23,7 @@ class Storage(Protocol):
 
     def scan(self, extensions: Iterable[str]) -> Iterator[tuple[str, Version]]: ...
     def version(self, key: str) -> Version | None: ...
-    def local_file(self, key: str) -> contextmanager: ...
+    def local_file(self, key: str) -> AbstractContextManager[Path]: ...
     def list_keys(self, prefix: str = "") -> Iterator[str]: ...
     def read_bytes(self, key: str) -> bytes | None: ...
     def write_atomic(self, key: str, data: bytes) -> None: ...
@@ -126,12 +126,12 @@ class LocalStorage:
             os.chmod(temporary, 0o644)
             os.replace(temporary, target)
         except BaseException:
-            with _ignore_missing():
+            with suppress(FileNotFoundError):
                 os.unlink(temporary)
             raise
 
     def delete(self, key: str) -> None:
-        with _ignore_missing():
+        with suppress(FileNotFoundError):
             self.path(key).unlink()
 
     def exists(self, key: str) -> bool:
@@ -143,14 +143,6 @@ class LocalStorage:
 
 def _version_of(stat: os.stat_result) -> Version:
     return Version(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-
-
-@contextmanager
-def _ignore_missing() -> Iterator[None]:
-    try:
-        yield
-    except FileNotFoundError:
-        pass
 
 
 def open_storage(location: str) -> LocalStorage:

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# whisper-automation's entry point.
+#   ./build.sh local [SRC DEST]   transcribe on this machine (default: the bundled samples)
+#   ./build.sh test               install what the tests need, then run the whole suite
+# Every step is idempotent: re-running skips what is already in place.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$REPO"
+VENV="${VENV:-$REPO/.venv}"
+PYTHON="${PYTHON:-python3}"
+STAMPS="$VENV/.stamps"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# --- system packages ---------------------------------------------------------------------
+apt_install() {
+    local missing=()
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    command -v apt-get >/dev/null 2>&1 ||
+        die "please install: ${missing[*]} (no apt-get here to do it for you)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    say "installing ${missing[*]} (apt)"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+}
+
+# --- the Python environment --------------------------------------------------------------
+# $1: the extras to install ("models" for running, "models,test,openai" for the tests).
+ensure_venv() {
+    local extras="$1"
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+        die "Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)"
+    [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
+    mkdir -p "$STAMPS"
+    local stamp
+    stamp="$STAMPS/$(echo "$extras" | tr ',' '-')-$(cat pyproject.toml | sha256sum | cut -c1-16)"
+    [ -f "$stamp" ] && return 0
+    say "installing the project and its dependencies ($extras) into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    # torch first, alone, pinned: any looser request may pull a multi-GB CUDA build.
+    if [[ ",$extras," == *",openai,"* ]]; then
+        "$VENV/bin/python" -m pip install -q "torch==2.13.0"
+        # openai-whisper declares triton (CUDA only); its real needs come with the extra.
+        "$VENV/bin/python" -m pip install -q --no-deps "openai-whisper==20250625"
+    fi
+    "$VENV/bin/python" -m pip install -q -e ".[$extras]"
+    touch "$stamp"
+}
+
+# --- commands ------------------------------------------------------------------------------
+cmd_local() {
+    apt_install ffmpeg:ffmpeg
+    ensure_venv models
+    local source="${1:-$REPO/samples}" destination="${2:-$REPO/transcripts}"
+    say "transcribing $source -> $destination"
+    "$VENV/bin/whisper-automation" run "$source" "$destination" "${@:3}"
+}
+
+cmd_test() {
+    apt_install ffmpeg:ffmpeg sox:sox
+    ensure_venv models,test,openai
+    say "installing LocalStack host mode (own Python >= 3.12 venv)"
+    scripts/localstack.sh install
+    say "lint"
+    "$VENV/bin/ruff" check src tests
+    say "tests"
+    # The conftest starts LocalStack on 127.0.0.1 (a free port) and stops it by its pid.
+    local status=0
+    "$VENV/bin/python" -m pytest "$@" || status=$?
+    # pytest's 5 means "no tests ran": that is a failure for us, never a pass.
+    [ "$status" -eq 5 ] && die "no tests ran"
+    return "$status"
+}
+
+usage() {
+    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+    exit "${1:-0}"
+}
+
+main() {
+    local command="${1:-}"
+    [ $# -gt 0 ] && shift
+    case "$command" in
+        local) cmd_local "$@" ;;
+        test) cmd_test "$@" ;;
+        -h|--help|help|"") usage 0 ;;
+        *) echo "unknown command: $command" >&2; usage 2 ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,43 @@
+"""A real engine wrapped for tests: every call is appended to a log, optionally slowed down.
+
+Used as `WA_ENGINE=tests.support.counting_engine:CountingEngine` (the engine setting accepts
+'package.module:factory'), so tests count how often each file was really transcribed by the
+real faster-whisper engine, in any worker process.
+Env: WA_TEST_ENGINE_LOG (file to append to), WA_TEST_ENGINE_DELAY (seconds added per call),
+WA_TEST_INNER_ENGINE (the wrapped engine, default faster-whisper).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from whisper_automation.engines.base import EngineOptions, load_engine
+
+
+class CountingEngine:
+    def __init__(self, options: EngineOptions) -> None:
+        self._inner = load_engine(os.environ.get("WA_TEST_INNER_ENGINE", "faster-whisper"),
+                                  options)
+        self.name = self._inner.name
+        self.model = self._inner.model
+        self._log = os.environ["WA_TEST_ENGINE_LOG"]
+        self._delay = float(os.environ.get("WA_TEST_ENGINE_DELAY", "0"))
+
+    def describe(self) -> dict:
+        return self._inner.describe()
+
+    def transcribe(self, audio_path: str) -> dict:
+        with open(self._log, "a", encoding="utf-8") as log:
+            log.write(f"{os.getpid()}\t{audio_path}\n")
+        time.sleep(self._delay)
+        return self._inner.transcribe(audio_path)
+
+
+def read_calls(log_path: str | os.PathLike) -> list[str]:
+    """The audio paths transcribed, one entry per engine call."""
+    try:
+        with open(log_path, encoding="utf-8") as log:
+            return [line.rstrip("\n").split("\t", 1)[1] for line in log if "\t" in line]
+    except FileNotFoundError:
+        return []
