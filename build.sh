@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # whisper-automation's entry point.
 #   ./build.sh local [SRC DEST]   transcribe on this machine (default: the bundled samples)
-#   ./build.sh test               install what the tests need, then run the whole suite
+#   ./build.sh test [PYTEST ARGS] install what the tests need, then run the whole suite
+#   ./build.sh build              build the director and worker images (Docker)
+#   ./build.sh deploy             start LocalStack, the director and the workers; re-run to resume
+#   ./build.sh status | logs      what the stack is doing | follow its logs
+#   ./build.sh down | clean       stop the stack | also remove its images and volumes
+#   ./build.sh images             redraw images/transcriber-arch.png from its .dot source
 # Every step is idempotent: re-running skips what is already in place.
 set -euo pipefail
 
@@ -64,7 +69,7 @@ cmd_local() {
 }
 
 cmd_test() {
-    apt_install ffmpeg:ffmpeg sox:sox
+    apt_install ffmpeg:ffmpeg docker-compose:docker-compose
     ensure_venv models,test,openai
     say "installing LocalStack host mode (own Python >= 3.12 venv)"
     scripts/localstack.sh install
@@ -79,8 +84,67 @@ cmd_test() {
     return "$status"
 }
 
+# --- Docker -------------------------------------------------------------------------------
+compose() {
+    command -v docker >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 ||
+        die "Docker is not installed: see https://docs.docker.com/get-docker/ (or use ./build.sh local)"
+    if docker compose version >/dev/null 2>&1; then
+        docker compose "$@"
+    elif command -v docker-compose >/dev/null 2>&1; then
+        docker-compose "$@"
+    else
+        die "Docker Compose is missing: install the compose plugin (docker compose) or docker-compose"
+    fi
+}
+
+require_engine() {
+    docker info >/dev/null 2>&1 ||
+        die "the Docker engine is not running (docker info fails): start Docker Desktop or dockerd"
+}
+
+ensure_env_file() {
+    if [ ! -f .env ]; then
+        say "creating .env from .env.example (edit SOURCE_DIR and DESTINATION_DIR there)"
+        sed -e "s/^HOST_UID=.*/HOST_UID=$(id -u)/" -e "s/^HOST_GID=.*/HOST_GID=$(id -g)/" \
+            .env.example > .env
+    fi
+    # The destination must exist before Docker mounts it, or Docker creates it owned by root.
+    local destination
+    destination="$(sed -n 's/^DESTINATION_DIR=//p' .env | tail -n 1)"
+    mkdir -p "${destination:-./transcripts}"
+}
+
+cmd_build() {
+    require_engine
+    ensure_env_file
+    compose build
+    say "removing dangling images"
+    docker image prune -f >/dev/null
+}
+
+cmd_deploy() {
+    require_engine
+    ensure_env_file
+    # Re-running starts the director again: it diffs the source against the done records, so
+    # an interrupted run resumes exactly where it stopped.
+    compose up -d --remove-orphans
+    say "deployed: ./build.sh logs to follow, ./build.sh status for progress"
+}
+
+cmd_status() {
+    require_engine
+    compose ps
+    compose run --rm --no-deps director status
+}
+
+cmd_images() {
+    apt_install dot:graphviz
+    dot -Tpng -Gdpi=110 images/transcriber-arch.dot -o images/transcriber-arch.png
+    say "wrote images/transcriber-arch.png"
+}
+
 usage() {
-    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -90,6 +154,14 @@ main() {
     case "$command" in
         local) cmd_local "$@" ;;
         test) cmd_test "$@" ;;
+        build) cmd_build ;;
+        deploy) cmd_deploy ;;
+        down) require_engine; compose down ;;
+        logs) require_engine; compose logs -f --tail 100 "$@" ;;
+        status) cmd_status ;;
+        clean) require_engine; compose down --volumes --remove-orphans --rmi local
+               docker image prune -f >/dev/null ;;
+        images) cmd_images ;;
         -h|--help|help|"") usage 0 ;;
         *) echo "unknown command: $command" >&2; usage 2 ;;
     esac

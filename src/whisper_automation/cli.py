@@ -21,6 +21,7 @@ RUN_OPTIONS = ("workers", *ENGINE, *FILES, "stable_seconds", "visibility_timeout
                "heartbeat_seconds", "max_receives", *LOGGING)
 DIRECTOR_OPTIONS = (*QUEUE, *FILES, "stable_seconds", "visibility_timeout", "max_receives",
                     *LOGGING)
+STATUS_OPTIONS = (*QUEUE, "extensions", *LOGGING)
 WORKER_OPTIONS = ("source", "destination", *QUEUE, *ENGINE, "formats", "visibility_timeout",
                   "heartbeat_seconds", "idle_exit_seconds", *LOGGING)
 
@@ -111,6 +112,21 @@ def worker(**options: Any) -> None:
     guard = ShutdownGuard()
     guard.install()
     run_worker(settings, guard)
+
+
+@main.command()
+@click.argument("source", required=False)
+@click.argument("destination", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@setting_options(STATUS_OPTIONS)
+def status(source: str | None, destination: str | None, as_json: bool, **options: Any) -> None:
+    """Show recordings done, to do and failed, and the queue's counts (read-only)."""
+    from .status import collect_status
+
+    settings = build_settings(dict(options, source=source, destination=destination))
+    _require_folders(settings)
+    result = collect_status(settings)
+    click.echo(result.to_json() if as_json else result.to_text())
 
 
 @main.command("settings")

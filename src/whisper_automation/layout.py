@@ -8,6 +8,7 @@ the destination so the transcript tree stays clean and the director can list it 
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable
@@ -73,16 +74,24 @@ def assign_output_stems(keys: Iterable[str]) -> dict[str, str]:
 
     Two recordings in one folder with the same stem (a.mp3 and a.wav, or A.mp3 and a.mp3 on a
     case-insensitive disk) would write the same a.txt. Each of them then keeps its extension in
-    the transcript name (a.mp3.txt, a.wav.txt): deterministic, and nothing overwrites anything.
+    the transcript name (a.mp3.txt, a.wav.txt); if even that clashes (a.mp3 beside a.mp3.wav,
+    or names differing only in case) a short hash of the key is added. Deterministic, computed
+    from the listing alone, and nothing overwrites anything.
     """
-    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for key in keys:
-        groups[(posixpath.dirname(key), _stem(key).lower())].append(key)
-    stems: dict[str, str] = {}
-    for members in groups.values():
-        for key in members:
-            stems[key] = key if len(members) > 1 else _stem(key)
-    return stems
+    stems = {key: _stem(key) for key in keys}
+    while True:
+        groups: dict[str, list[str]] = defaultdict(list)
+        for key, stem in stems.items():
+            groups[stem.lower()].append(key)  # folders too: destinations may ignore case
+        clashes = [key for members in groups.values() if len(members) > 1 for key in members]
+        if not clashes:
+            return stems
+        for key in clashes:
+            stems[key] = key if stems[key] != key else f"{key}.{_short_hash(key)}"
+
+
+def _short_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 def _stem(key: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+import re
 from dataclasses import dataclass
 
 from .layout import UnsafeKey, Version, check_key
@@ -60,7 +61,9 @@ def decode(body: str) -> Job:
         raise BadMessage(f"unsafe key: {error}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise BadMessage(f"unreadable message ({type(error).__name__}: {error})") from None
-    if stem not in (key, posixpath.splitext(key)[0]):
+    # The three forms layout.assign_output_stems produces; anything else is refused.
+    allowed = (key, posixpath.splitext(key)[0])
+    if stem not in allowed and not re.fullmatch(re.escape(key) + r"\.[0-9a-f]{8}", stem):
         raise BadMessage(f"output stem {stem!r} does not belong to key {key!r}")
     return Job(key=key, version=version, output_stem=stem, retry=retry)
 

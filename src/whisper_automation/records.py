@@ -85,6 +85,7 @@ def write_failure(destination: Storage, key: str, version: Version | None, reaso
     }
     name = layout.record_key(FAILED, key, version)
     destination.write_atomic(name, _encode(record))
+    _remove_other_versions(destination, FAILED, key, keep=name)
     return name
 
 

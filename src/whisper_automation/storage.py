@@ -165,7 +165,9 @@ def settle(storage: Storage, found: dict[str, Version], stable_seconds: float,
     if not young:
         return found, []
     newest = max(version.mtime_ns for version in young.values()) / 1e9
-    time.sleep(max(0.0, stable_seconds - (now - newest)))
+    # Capped: a modification time in the future (clock skew, restored archives) must not
+    # make us sleep for the whole skew.
+    time.sleep(min(stable_seconds, max(0.0, stable_seconds - (now - newest))))
     settled = dict(found)
     busy: list[str] = []
     for key, version in young.items():

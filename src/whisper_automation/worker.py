@@ -117,7 +117,12 @@ def handle(context: WorkerContext, message: Message, guard: ShutdownGuard) -> st
         final = bool(context.max_receives and message.receive_count >= context.max_receives)
         record_failure(context, job, message, f"{type(error).__name__}: {error}", final=final)
         return "failed"
-    write_done(context.destination, outcome, context.settings.formats)
+    try:
+        write_done(context.destination, outcome, context.settings.formats)
+    except OSError as error:  # destination full, read-only, gone: keep the message for later
+        log.error("cannot write the transcripts of %s to %s: %s; the file stays queued",
+                  job.key, context.settings.destination, error)
+        return "failed"
     context.queue.delete(message)
     _log_finished(context, outcome)
     return "done"
