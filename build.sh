@@ -50,12 +50,13 @@ ensure_venv() {
     say "installing the project and its dependencies ($extras) into $VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # torch first, alone, pinned: any looser request may pull a multi-GB CUDA build.
+    [[ ",$extras," == *",openai,"* ]] && "$VENV/bin/python" -m pip install -q "torch==2.13.0"
+    "$VENV/bin/python" -m pip install -q -e ".[$extras]"
+    # openai-whisper declares triton (CUDA only), hence --no-deps, last; its real needs
+    # (more-itertools, numba, tiktoken, torch) come with the "openai" extra.
     if [[ ",$extras," == *",openai,"* ]]; then
-        "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-        # openai-whisper declares triton (CUDA only); its real needs come with the extra.
         "$VENV/bin/python" -m pip install -q --no-deps "openai-whisper==20250625"
     fi
-    "$VENV/bin/python" -m pip install -q -e ".[$extras]"
     touch "$stamp"
 }
 
