@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import wave
+
 import av
 
 from .engines.base import AudioError
@@ -29,3 +31,23 @@ def probe_duration(path: str) -> float:
 
 def _describe(error: av.error.FFmpegError) -> str:
     return getattr(error, "strerror", None) or str(error)
+
+
+def declared_duration(path: str) -> float:
+    """What the file says it holds. For WAV the header's data size counts (PyAV estimates from
+    the file size, which hides truncation); for other containers, the probed duration."""
+    duration = probe_duration(path)
+    try:
+        with wave.open(path, "rb") as riff:
+            duration = max(duration, riff.getnframes() / float(riff.getframerate()))
+    except (wave.Error, EOFError, OSError, ZeroDivisionError):
+        pass  # not PCM WAV: the container's own figure stands
+    return duration
+
+
+def check_complete(declared: float, decoded: float) -> None:
+    """AudioError if far less audio decoded than the file declares: a truncated recording."""
+    if declared - decoded > max(1.0, 0.05 * declared):
+        raise AudioError(
+            f"truncated: {decoded:.1f} s of audio decode but the file declares {declared:.1f} s "
+            "(repair or re-export it; a changed file is transcribed again automatically)")

@@ -23,7 +23,7 @@ DIRECTOR_OPTIONS = (*QUEUE, *FILES, "stable_seconds", "visibility_timeout", "max
                     *LOGGING)
 STATUS_OPTIONS = (*QUEUE, "extensions", *LOGGING)
 WORKER_OPTIONS = ("source", "destination", *QUEUE, *ENGINE, "formats", "visibility_timeout",
-                  "heartbeat_seconds", "idle_exit_seconds", *LOGGING)
+                  "heartbeat_seconds", "idle_exit_seconds", "queue_retry_seconds", *LOGGING)
 
 
 def setting_options(names: tuple[str, ...]) -> Callable:
@@ -105,13 +105,16 @@ def director(source: str | None, destination: str | None, retry_failed: bool,
 def worker(**options: Any) -> None:
     """Take files from the queue and transcribe them until the queue stays empty."""
     from .lifecycle import ShutdownGuard
-    from .worker import run_worker
+    from .worker import QueueUnavailable, run_worker
 
     settings = build_settings(options)
     _require_folders(settings)
     guard = ShutdownGuard()
     guard.install()
-    run_worker(settings, guard)
+    try:
+        run_worker(settings, guard)
+    except QueueUnavailable as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.command()

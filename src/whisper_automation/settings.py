@@ -219,6 +219,10 @@ class Settings:
     idle_exit_seconds: float = setting(
         "WA_IDLE_EXIT_SECONDS", "60",
         "A worker exits after the queue stays empty this long; 0 = never.", _float_at_least(0))
+    queue_retry_seconds: float = setting(
+        "WA_QUEUE_RETRY_SECONDS", "300",
+        "A worker retries an unreachable queue this long (with backoff), then exits.",
+        _float_at_least(0))
     stable_seconds: float = setting(
         "WA_STABLE_SECONDS", "2",
         "A file changed within this many seconds is still being written and waits.",

@@ -12,21 +12,26 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import layout
-from .audio import probe_duration
+from .audio import check_complete, declared_duration
 from .cpu import available_cpus
 from .engines import AudioError, Engine, EngineOptions, load_engine
 from .layout import DONE, UnsafeKey
 from .lifecycle import Heartbeat, Shutdown, ShutdownGuard
 from .messages import BadMessage, Job, decode
-from .queue import Message, WorkQueue
+from .queue import Message, QueueMissing, WorkQueue
 from .records import Outcome, write_done, write_failure
 from .settings import Settings
 from .storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REFUSED_PREFIX = "_refused-messages/"  # failure records of messages whose key is not usable
 
@@ -44,11 +49,15 @@ class WorkerContext:
     max_receives: int | None
 
 
-def start_worker(settings: Settings) -> WorkerContext:
+class QueueUnavailable(RuntimeError):
+    """The queue stayed unreachable for longer than WA_QUEUE_RETRY_SECONDS."""
+
+
+def start_worker(settings: Settings, guard: ShutdownGuard) -> WorkerContext:
     """Connect, read the queue's timeout and receive limit, load the model once."""
     if not settings.source or not settings.destination:
         raise ValueError("the worker needs WA_SOURCE and WA_DESTINATION")
-    queue = WorkQueue.connect(settings)
+    queue = with_queue_retry(settings, guard, lambda: WorkQueue.connect(settings))
     timeout = settings.visibility_timeout or queue.visibility_timeout()
     threads = settings.threads or available_cpus()
     engine = load_engine(settings.engine, EngineOptions.from_settings(settings, threads))
@@ -63,14 +72,15 @@ def start_worker(settings: Settings) -> WorkerContext:
 def run_worker(settings: Settings, guard: ShutdownGuard | None = None) -> int:
     """The loop. Returns the number of messages handled."""
     guard = guard or ShutdownGuard()
-    context = start_worker(settings)
+    context = start_worker(settings, guard)
     log.info("worker %s ready: %s", context.worker_id, context.engine.describe())
     handled = 0
     idle_since = time.monotonic()
     while not guard.requested.is_set():
         try:
             with guard.interruptible():
-                message = context.queue.receive(wait_seconds=_poll_seconds(settings))
+                message = with_queue_retry(settings, guard, lambda: context.queue.receive(
+                    wait_seconds=_poll_seconds(settings)))
         except Shutdown:
             break
         if message is None:
@@ -83,6 +93,27 @@ def run_worker(settings: Settings, guard: ShutdownGuard | None = None) -> int:
         handled += 1
         idle_since = time.monotonic()
     return handled
+
+
+def with_queue_retry(settings: Settings, guard: ShutdownGuard, call: Callable[[], T]) -> T:
+    """Run a queue call, retrying with exponential backoff (1 s doubling to 30 s) while the
+    queue server is down or the queue is missing (a LocalStack restart loses it until the
+    director runs again); give up after WA_QUEUE_RETRY_SECONDS with QueueUnavailable."""
+    deadline = time.monotonic() + settings.queue_retry_seconds
+    delay = 1.0
+    while True:
+        try:
+            return call()
+        except (BotoCoreError, ClientError, QueueMissing) as error:
+            if time.monotonic() + delay > deadline:
+                raise QueueUnavailable(
+                    f"queue {settings.queue_name!r} at {settings.queue_endpoint or 'AWS'} "
+                    f"unreachable for {settings.queue_retry_seconds:.0f} s, giving up: {error}"
+                ) from None
+            log.warning("queue unreachable (%s); retrying in %.0f s", error, delay)
+            if guard.requested.wait(delay):
+                raise Shutdown() from None
+            delay = min(delay * 2, 30.0)
 
 
 def handle(context: WorkerContext, message: Message, guard: ShutdownGuard) -> str:
@@ -123,7 +154,7 @@ def handle(context: WorkerContext, message: Message, guard: ShutdownGuard) -> st
         log.error("cannot write the transcripts of %s to %s: %s; the file stays queued",
                   job.key, context.settings.destination, error)
         return "failed"
-    context.queue.delete(message)
+    _delete(context, message)
     _log_finished(context, outcome)
     return "done"
 
@@ -142,8 +173,9 @@ def transcribe(context: WorkerContext, job: Job) -> Outcome:
     started = time.time()
     log.info("start %s", job.key)
     with context.source.local_file(job.key) as path:
-        probe_duration(str(path))  # a clear error for files with no audio, before the engine
+        declared = declared_duration(str(path))  # no audio stream, not audio: fail before
         result = context.engine.transcribe(str(path))
+    check_complete(declared, float(result.get("duration") or 0.0))
     return Outcome(key=job.key, version=job.version, output_stem=job.output_stem, result=result,
                    engine=context.engine.name, model=context.engine.model,
                    options=context.engine.describe(), transcribe_seconds=time.time() - started,
@@ -175,6 +207,16 @@ def _log_finished(context: WorkerContext, outcome: Outcome) -> None:
     log.info("done %s: %.1f s audio in %.1f s (%.1fx real time)", outcome.key, audio, wall,
              audio / wall if wall else 0.0, extra={"worker": context.worker_id, "key": outcome.key,
                                                    "audio_seconds": audio, "wall_seconds": wall})
+
+
+def _delete(context: WorkerContext, message: Message) -> None:
+    try:
+        context.queue.delete(message)
+    except (BotoCoreError, ClientError) as error:
+        # The outputs and the record are written: when the message comes back, the worker
+        # that receives it finds the file done and just deletes it.
+        log.warning("could not delete a finished message (%s); it will be skipped as done",
+                    error)
 
 
 def _poll_seconds(settings: Settings) -> int:
