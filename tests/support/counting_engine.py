@@ -9,6 +9,7 @@ WA_TEST_INNER_ENGINE (the wrapped engine, default faster-whisper).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -29,7 +30,8 @@ class CountingEngine:
 
     def transcribe(self, audio_path: str) -> dict:
         with open(self._log, "a", encoding="utf-8") as log:
-            log.write(f"{os.getpid()}\t{audio_path}\n")
+            # JSON per line: file names may contain tabs and newlines.
+            log.write(json.dumps({"pid": os.getpid(), "path": audio_path}) + "\n")
         time.sleep(self._delay)
         return self._inner.transcribe(audio_path)
 
@@ -38,6 +40,6 @@ def read_calls(log_path: str | os.PathLike) -> list[str]:
     """The audio paths transcribed, one entry per engine call."""
     try:
         with open(log_path, encoding="utf-8") as log:
-            return [line.rstrip("\n").split("\t", 1)[1] for line in log if "\t" in line]
+            return [json.loads(line)["path"] for line in log if line.strip()]
     except FileNotFoundError:
         return []
