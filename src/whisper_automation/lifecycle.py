@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -62,7 +62,9 @@ class Heartbeat:
     never handed to a second worker. CTranslate2 and torch release the GIL while they compute,
     so the thread runs on time even in the middle of a transcription."""
 
-    def __init__(self, queue: WorkQueue, message: Message, timeout: int, interval: float) -> None:
+    def __init__(self, queue: WorkQueue, message: Message, timeout: int, interval: float,
+                 on_beat: Callable[[], None] | None = None) -> None:
+        self._on_beat = on_beat
         self._queue = queue
         self._message = message
         self._timeout = timeout
@@ -84,3 +86,5 @@ class Heartbeat:
                 self._queue.extend(self._message, self._timeout)
             except Exception as error:  # keep beating: the next try may reach the queue
                 log.warning("heartbeat failed: %s", error)
+            if self._on_beat:
+                self._on_beat()

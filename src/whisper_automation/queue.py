@@ -42,14 +42,14 @@ def dead_letter_name(queue_name: str) -> str:
     return queue_name.removesuffix(".fifo") + "-dlq.fifo"
 
 
-def sqs_client(settings: Settings) -> Any:
+def sqs_client(settings: Settings, max_attempts: int = 5) -> Any:
     session = boto3.session.Session()
     credentials = {}
     if settings.queue_endpoint and session.get_credentials() is None:
         # LocalStack and the embedded server accept any key; real AWS never gets here.
         credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
     config = Config(
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "max_attempts": max_attempts},
         connect_timeout=5,
         read_timeout=40,  # above the 20 s long poll
     )

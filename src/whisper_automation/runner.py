@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -22,14 +21,17 @@ from tqdm import tqdm
 from .cpu import available_cpus
 from .director import Plan, run_director
 from .embedded import EmbeddedSQS
-from .progress import RunTally
+from .layout import DONE, record_key
+from .presence import read_presence
 from .queue import WorkQueue
+from .records import read_record
 from .settings import Settings, to_environment
+from .status import Status, build_status, format_duration
 from .storage import open_storage
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0
 STOP_GRACE_SECONDS = 10
 
 
@@ -56,63 +58,99 @@ def run_pipeline(settings: Settings, retry_failed: bool = False) -> int:
     with EmbeddedSQS() as server:
         settings = replace(settings, sqs_endpoint_url=server.endpoint)
         plan = run_director(settings, retry_failed)
-        tally = RunTally(plan.jobs)
+        run = Run(settings, plan)
+        interrupted = False
         if plan.jobs:
             layout = choose_layout(settings, len(plan.jobs))
             log.info("starting %d worker(s) x %d thread(s)", layout.workers, layout.threads)
-            interrupted = _work(settings, layout, tally)
-        else:
-            interrupted = False
-    _print_summary(plan, tally, time.monotonic() - started, interrupted)
+            interrupted = run.work(layout)
+        final = run.snapshot()
+    print(summary(plan, final, run.audio_transcribed(), time.monotonic() - started,
+                  interrupted), flush=True)
     if interrupted:
         return 130
-    return 1 if tally.failed or plan.failed else 0
+    return 1 if final.failed else 0
 
 
-def _work(settings: Settings, layout: Layout, tally: RunTally) -> bool:
-    """Start workers and wait for the queue to drain; True if interrupted by Ctrl-C."""
-    destination = open_storage(settings.destination)
-    queue = WorkQueue.connect(settings)
-    environment = _worker_environment(settings, layout)
-    workers = [_spawn(environment) for _ in range(layout.workers)]
-    threading.Thread(target=tally.probe_durations, args=(open_storage(settings.source),),
-                     daemon=True).start()
-    bar = tqdm(total=len(tally.jobs), unit="file", dynamic_ncols=True, file=sys.stderr)
-    restarts = 0
-    try:
-        while not _drained(queue):
-            time.sleep(POLL_SECONDS)
-            for index, worker in enumerate(workers):
-                if worker.poll() is not None:
-                    restarts += 1
-                    _give_up_if_crash_looping(restarts, len(workers), tally)
-                    log.warning("worker pid %d exited with %s; starting another", worker.pid,
-                                worker.returncode)
-                    workers[index] = _spawn(environment)
-            _update_bar(bar, tally, destination)
-        _update_bar(bar, tally, destination)
-        return False
-    except KeyboardInterrupt:
-        return True
-    finally:
-        bar.close()
-        _stop(workers)
+class Run:
+    """The workers of one `run` and what the status code says about them."""
+
+    def __init__(self, settings: Settings, plan: Plan) -> None:
+        self.settings = settings
+        self.plan = plan
+        self.found = {key: version.token() for key, version in plan.found.items()}
+        self.source = open_storage(settings.source)
+        self.destination = open_storage(settings.destination)
+        self.queue = WorkQueue.connect(settings)
+        self.durations: dict[str, float | None] = {}
+
+    def snapshot(self) -> Status:
+        return build_status(self.found, self.source, self.destination, self.queue,
+                            durations=self.durations)
+
+    def work(self, layout: Layout) -> bool:
+        """Start workers, wait for the queue to drain; True if interrupted by Ctrl-C."""
+        environment = _worker_environment(self.settings, layout)
+        workers = [_spawn(environment) for _ in range(layout.workers)]
+        bar = tqdm(total=len(self.found), unit="file", dynamic_ncols=True, file=sys.stderr,
+                   bar_format="{l_bar}{bar}| {n}/{total} files [{elapsed}{postfix}]")
+        restarts = 0
+        try:
+            while not self._drained():
+                time.sleep(POLL_SECONDS)
+                for index, worker in enumerate(workers):
+                    if worker.poll() is not None:
+                        restarts += 1
+                        self._give_up_if_crash_looping(restarts, len(workers))
+                        log.warning("worker pid %d exited with %s; starting another",
+                                    worker.pid, worker.returncode)
+                        workers[index] = _spawn(environment)
+                _update_bar(bar, self.snapshot())
+            _update_bar(bar, self.snapshot())
+            return False
+        except KeyboardInterrupt:
+            return True
+        finally:
+            bar.close()
+            _stop(workers)
+
+    def _drained(self) -> bool:
+        # A message is deleted only after its file's records are written (or it moved to the
+        # dead-letter queue), so an empty queue means every planned file has been dealt with.
+        counts = self.queue.counts()
+        return counts["visible"] == 0 and counts["in_flight"] == 0
+
+    def _give_up_if_crash_looping(self, restarts: int, workers: int) -> None:
+        # A worker that dies mid-file is replaced (its file comes back after the visibility
+        # timeout); workers that die again and again before finishing anything are a setup
+        # problem, not bad luck.
+        if restarts > 3 * workers and not read_presence_done(self.destination):
+            raise RuntimeError("workers keep exiting before finishing any file; see their "
+                               "errors above")
+
+    def audio_transcribed(self) -> float:
+        """Audio seconds of the files this run transcribed (from their done records)."""
+        total = 0.0
+        for job in self.plan.jobs:
+            record = read_record(self.destination, record_key(DONE, job.key, job.version))
+            total += float((record or {}).get("audio_seconds") or 0.0)
+        return total
 
 
-def _drained(queue: WorkQueue) -> bool:
-    # A message is deleted only after its file's records are written (or it moved to the
-    # dead-letter queue), so an empty queue means every planned file has been dealt with.
-    counts = queue.counts()
-    return counts["visible"] == 0 and counts["in_flight"] == 0
+def read_presence_done(destination) -> int:
+    return sum(worker.get("files_done", 0) for worker in read_presence(destination))
 
 
-def _update_bar(bar: tqdm, tally: RunTally, destination) -> None:
-    tally.refresh(destination)
-    bar.n = tally.finished
-    audio = f"{tally.audio_done / 60:.1f}"
-    if tally.audio_total:
-        audio += f"/{tally.audio_total / 60:.1f}"
-    bar.set_postfix_str(f"audio {audio} min, failed {len(tally.failed)}", refresh=False)
+def _update_bar(bar: tqdm, status: Status) -> None:
+    bar.n = status.done + status.failed
+    parts = []
+    if status.audio_to_do_seconds is not None:
+        parts.append(f"{status.audio_to_do_seconds / 60:.1f} min of audio left")
+    if status.throughput:
+        parts.append(f"{status.throughput:.1f} audio s/s")
+    parts.append(f"ETA {format_duration(status.eta_seconds)}")
+    parts.append(f"failed {status.failed}")
+    bar.set_postfix_str(", ".join(parts), refresh=False)
     bar.refresh()
 
 
@@ -131,14 +169,6 @@ def _spawn(environment: dict[str, str]) -> subprocess.Popen:
                             env=environment, stdin=subprocess.DEVNULL)
 
 
-def _give_up_if_crash_looping(restarts: int, workers: int, tally: RunTally) -> None:
-    # A worker that dies mid-file is replaced (its file comes back after the visibility
-    # timeout); workers that die again and again before finishing anything are a setup problem.
-    if restarts > 3 * workers and not tally.finished:
-        raise RuntimeError("workers keep exiting before finishing any file; see their errors "
-                           "above")
-
-
 def _stop(workers: list[subprocess.Popen]) -> None:
     for worker in workers:
         if worker.poll() is None:
@@ -152,18 +182,24 @@ def _stop(workers: list[subprocess.Popen]) -> None:
             worker.wait()
 
 
-def _print_summary(plan: Plan, tally: RunTally, wall: float, interrupted: bool) -> None:
-    audio = tally.audio_done
+def summary(plan: Plan, final: Status, audio: float, wall: float, interrupted: bool) -> str:
+    earlier_failed = set(plan.failed)
+    new_failures = [f for f in final.failures if f["key"] not in earlier_failed]
     lines = [
         "interrupted: run the same command again to resume" if interrupted else "finished",
-        f"  transcribed:      {len(tally.done)} file(s), {audio / 60:.1f} min of audio",
+        f"  transcribed:      {final.done - len(plan.done)} file(s), {audio / 60:.1f} min of "
+        "audio",
         f"  already done:     {len(plan.done)} file(s) (skipped)",
-        f"  failed:           {len(tally.failed)} file(s) this run"
-        + (f", {len(plan.failed)} from earlier runs (--retry-failed)" if plan.failed else ""),
+        f"  failed:           {len(new_failures)} file(s) this run"
+        + (f", {len(earlier_failed)} from earlier runs (--retry-failed)"
+           if earlier_failed else ""),
     ]
-    lines += [f"    {key}: {reason}" for key, reason in sorted(tally.failed.items())]
+    lines += [f"    {f['key']}: {f['reason']}" for f in sorted(new_failures,
+                                                              key=lambda f: f["key"])]
+    if final.to_do:
+        lines.append(f"  not done yet:     {final.to_do} file(s) (run again to resume)")
     if plan.busy:
         lines.append(f"  still being written (left for the next run): {len(plan.busy)} file(s)")
     lines += [f"  wall time:        {wall:.1f} s",
               f"  throughput:       {audio / wall if wall else 0.0:.1f} audio s per s"]
-    print("\n".join(lines), flush=True)
+    return "\n".join(lines)

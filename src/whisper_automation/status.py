@@ -1,28 +1,54 @@
-"""`whisper-automation status`: how far along, from the destination's records and the queue's
-counters. It never receives or changes a message (GetQueueAttributes only)."""
+"""How far along: recordings done, to do and failed, the queue's depths, the live workers,
+throughput and an ETA. One piece of code for `status`, `status --json`, the status page and
+`run`'s progress bar and summary.
+
+It only reads: the source listing, the destination's records, and the queue's counters
+(GetQueueAttributes); it never receives or changes a message. The JSON form is a stable schema
+(`SCHEMA`, documented in docs/status.md): fields are only ever added.
+"""
 
 from __future__ import annotations
 
 import json
+import random
+import time
 from dataclasses import asdict, dataclass, field
 
 from . import layout
+from .audio import probe_duration
+from .engines.base import AudioError
 from .layout import DONE, FAILED
-from .queue import WorkQueue
+from .presence import read_presence
+from .queue import WorkQueue, sqs_client
 from .records import list_records, read_record
 from .settings import Settings
-from .storage import open_storage
+from .storage import Storage, open_storage
+
+SCHEMA = 1
+THROUGHPUT_WINDOW_SECONDS = 600.0
+DURATION_SAMPLE = 40  # to-do files probed to estimate the audio still to do
 
 
 @dataclass
 class Status:
+    schema: int = SCHEMA
+    generated_at: float = field(default_factory=time.time)
     recordings: int = 0
     done: int = 0
-    failed: int = 0
     to_do: int = 0
-    failures: list[dict] = field(default_factory=list)
+    failed: int = 0
+    audio_to_do_seconds: float | None = None
+    throughput: float | None = None  # audio seconds per wall second, recent window
+    throughput_window_seconds: float = THROUGHPUT_WINDOW_SECONDS
+    eta_seconds: float | None = None
     queue: dict | None = None
     queue_error: str | None = None
+    workers: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+
+    @property
+    def live_workers(self) -> list[dict]:
+        return [worker for worker in self.workers if worker.get("live")]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
@@ -30,35 +56,117 @@ class Status:
     def to_text(self) -> str:
         lines = [f"recordings {self.recordings}: done {self.done}, to do {self.to_do}, "
                  f"failed {self.failed}"]
+        speed = f"{self.throughput:.1f} audio s/s" if self.throughput else "no recent files"
+        lines.append(f"throughput: {speed} (last {self.throughput_window_seconds / 60:.0f} min);"
+                     f" ETA {format_duration(self.eta_seconds)}")
         if self.queue is not None:
             lines.append(f"queue: {self.queue['visible']} waiting, {self.queue['in_flight']} "
                          f"in progress, {self.queue['dead']} in the dead-letter queue")
         else:
             lines.append(f"queue not reachable: {self.queue_error}")
+        live = self.live_workers
+        lines.append(f"workers: {len(live)} live")
+        for worker in live:
+            doing = f"on {worker['file']} for {format_duration(time.time() - worker['since'])}" \
+                if worker.get("file") else worker.get("state", "?")
+            lines.append(f"  {worker['id']}: {doing}, {worker['files_done']} done, last seen "
+                         f"{time.time() - worker['last_seen']:.0f} s ago")
         lines += [f"  failed: {f['key']} (attempts {f['attempts']}): {f['reason']}"
                   for f in self.failures]
         return "\n".join(lines)
 
 
-def collect_status(settings: Settings) -> Status:
-    source = open_storage(settings.source)
-    destination = open_storage(settings.destination)
-    found = {key: version.token() for key, version in source.scan(settings.extensions)}
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def build_status(found: dict[str, str], source: Storage, destination: Storage,
+                 queue: WorkQueue | None, queue_error: str | None = None,
+                 durations: dict[str, float] | None = None) -> Status:
+    """Status of the recordings in `found` ({key: version token}) from the records, the workers'
+    presence and the queue. `durations` caches probed audio lengths between calls."""
     done = list_records(destination, DONE)
     failed = list_records(destination, FAILED)
-    status = Status(recordings=len(found))
+    status = Status(recordings=len(found), queue_error=queue_error)
+    to_do: list[str] = []
     for key, token in found.items():
         if done.get(key) == token:
             status.done += 1
         elif failed.get(key) == token:
             status.failed += 1
-            record = read_record(destination, f"{layout.record_prefix(FAILED, key)}{token}.json")
-            status.failures.append({"key": key, "reason": (record or {}).get("reason", "?"),
-                                    "attempts": (record or {}).get("attempts", 0)})
+            status.failures.append(_failure(destination, key, token))
         else:
-            status.to_do += 1
-    try:
-        status.queue = WorkQueue.connect(settings).counts()
-    except Exception as error:  # any failure to reach the queue is reported, not raised
-        status.queue_error = str(error) or type(error).__name__
+            to_do.append(key)
+    status.to_do = len(to_do)
+    status.workers = read_presence(destination)
+    status.throughput = recent_throughput(status.workers)
+    status.audio_to_do_seconds = estimate_audio(source, to_do, durations)
+    if status.throughput and status.audio_to_do_seconds is not None:
+        status.eta_seconds = status.audio_to_do_seconds / status.throughput
+    if queue is not None:
+        try:
+            status.queue = queue.counts()
+        except Exception as error:  # reported, not raised: status must work with the queue down
+            status.queue_error = str(error) or type(error).__name__
     return status
+
+
+def recent_throughput(workers: list[dict], now: float | None = None) -> float | None:
+    """Audio seconds finished per wall second, over the window, by all workers together."""
+    now = time.time() if now is None else now
+    finished = [entry for worker in workers for entry in worker.get("recent", [])
+                if now - entry[0] <= THROUGHPUT_WINDOW_SECONDS]
+    if not finished:
+        return None
+    # From the start of the earliest file in the window (its end minus its wall time) to now.
+    start = min(entry[0] - entry[2] for entry in finished)
+    return sum(entry[1] for entry in finished) / max(now - start, 1e-6)
+
+
+def estimate_audio(source: Storage, keys: list[str],
+                   durations: dict[str, float] | None = None) -> float | None:
+    """Audio still to do: probed for up to DURATION_SAMPLE files, extrapolated for the rest."""
+    if not keys:
+        return 0.0
+    durations = {} if durations is None else durations
+    sample = keys if len(keys) <= DURATION_SAMPLE else \
+        random.Random(len(keys)).sample(keys, DURATION_SAMPLE)
+    for key in sample:
+        if key not in durations:
+            durations[key] = _probe(source, key)
+    known = [durations[key] for key in sample if durations[key] is not None]
+    if not known:
+        return None
+    return sum(known) / len(known) * len(keys)
+
+
+def _probe(source: Storage, key: str) -> float | None:
+    try:
+        with source.local_file(key) as path:
+            return probe_duration(str(path))
+    except (AudioError, OSError, ValueError):
+        return None
+
+
+def _failure(destination: Storage, key: str, token: str) -> dict:
+    record = read_record(destination, f"{layout.record_prefix(FAILED, key)}{token}.json") or {}
+    return {"key": key, "reason": record.get("reason", "unknown"),
+            "attempts": record.get("attempts", 0), "final": record.get("final", True),
+            "failed_at": record.get("failed_at")}
+
+
+def collect_status(settings: Settings, durations: dict[str, float] | None = None) -> Status:
+    source = open_storage(settings.source)
+    found = {key: version.token() for key, version in source.scan(settings.extensions)}
+    queue, error = None, None
+    try:
+        # One attempt, no retries: status answers at once, "not reachable" included.
+        queue = WorkQueue.connect(settings, client=sqs_client(settings, max_attempts=1))
+    except Exception as failure:  # any failure to reach the queue is reported, not raised
+        error = str(failure) or type(failure).__name__
+    return build_status(found, source, open_storage(settings.destination), queue, error,
+                        durations)

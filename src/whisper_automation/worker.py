@@ -25,6 +25,7 @@ from .engines import AudioError, Engine, EngineOptions, load_engine
 from .layout import DONE, UnsafeKey
 from .lifecycle import Heartbeat, Shutdown, ShutdownGuard
 from .messages import BadMessage, Job, decode
+from .presence import Presence
 from .queue import Message, QueueMissing, WorkQueue
 from .records import Outcome, write_done, write_failure
 from .settings import Settings
@@ -47,6 +48,7 @@ class WorkerContext:
     visibility_timeout: int
     heartbeat_seconds: float
     max_receives: int | None
+    presence: Presence
 
 
 class QueueUnavailable(RuntimeError):
@@ -61,12 +63,15 @@ def start_worker(settings: Settings, guard: ShutdownGuard) -> WorkerContext:
     timeout = settings.visibility_timeout or queue.visibility_timeout()
     threads = settings.threads or available_cpus()
     engine = load_engine(settings.engine, EngineOptions.from_settings(settings, threads))
+    destination = open_storage(settings.destination)
+    worker_id = f"{socket.gethostname()}-{os.getpid()}"
     return WorkerContext(
         settings=settings, queue=queue, source=open_storage(settings.source),
-        destination=open_storage(settings.destination), engine=engine,
-        worker_id=f"{socket.gethostname()}-{os.getpid()}", visibility_timeout=timeout,
+        destination=destination, engine=engine, worker_id=worker_id,
+        visibility_timeout=timeout,
         heartbeat_seconds=settings.heartbeat_seconds or max(1.0, timeout / 3),
-        max_receives=queue.max_receives())
+        max_receives=queue.max_receives(),
+        presence=Presence(destination, worker_id, engine.describe()))
 
 
 def run_worker(settings: Settings, guard: ShutdownGuard | None = None) -> int:
@@ -74,9 +79,18 @@ def run_worker(settings: Settings, guard: ShutdownGuard | None = None) -> int:
     guard = guard or ShutdownGuard()
     context = start_worker(settings, guard)
     log.info("worker %s ready: %s", context.worker_id, context.engine.describe())
+    context.presence.set_state("idle")
+    try:
+        return _loop(context, settings, guard)
+    finally:
+        context.presence.set_state("stopped")
+
+
+def _loop(context: WorkerContext, settings: Settings, guard: ShutdownGuard) -> int:
     handled = 0
     idle_since = time.monotonic()
     while not guard.requested.is_set():
+        context.presence.refresh()
         try:
             with guard.interruptible():
                 message = with_queue_retry(settings, guard, lambda: context.queue.receive(
@@ -133,7 +147,8 @@ def handle(context: WorkerContext, message: Message, guard: ShutdownGuard) -> st
         return "skipped"
     try:
         with guard.interruptible(), Heartbeat(context.queue, message, context.visibility_timeout,
-                                              context.heartbeat_seconds):
+                                              context.heartbeat_seconds,
+                                              on_beat=context.presence.refresh):
             outcome = transcribe(context, job)
     except Shutdown:
         context.queue.release(message)
@@ -156,6 +171,8 @@ def handle(context: WorkerContext, message: Message, guard: ShutdownGuard) -> st
         return "failed"
     _delete(context, message)
     _log_finished(context, outcome)
+    context.presence.finished(float(outcome.result.get("duration") or 0.0),
+                              outcome.transcribe_seconds)
     return "done"
 
 
@@ -171,9 +188,12 @@ def check_source(context: WorkerContext, job: Job) -> str | None:
 
 def transcribe(context: WorkerContext, job: Job) -> Outcome:
     started = time.time()
-    log.info("start %s", job.key)
+    context.presence.set_state("busy", job.key)
     with context.source.local_file(job.key) as path:
         declared = declared_duration(str(path))  # no audio stream, not audio: fail before
+        log.info("start %s (%.1f s of audio) on %s", job.key, declared, context.worker_id,
+                 extra={"event": "start", "worker": context.worker_id, "key": job.key,
+                        "audio_seconds": round(declared, 3)})
         result = context.engine.transcribe(str(path))
     check_complete(declared, float(result.get("duration") or 0.0))
     return Outcome(key=job.key, version=job.version, output_stem=job.output_stem, result=result,
@@ -204,9 +224,12 @@ def record_failure(context: WorkerContext, job: Job, message: Message, reason: s
 def _log_finished(context: WorkerContext, outcome: Outcome) -> None:
     audio = float(outcome.result.get("duration") or 0.0)
     wall = outcome.transcribe_seconds
-    log.info("done %s: %.1f s audio in %.1f s (%.1fx real time)", outcome.key, audio, wall,
-             audio / wall if wall else 0.0, extra={"worker": context.worker_id, "key": outcome.key,
-                                                   "audio_seconds": audio, "wall_seconds": wall})
+    speed = audio / wall if wall else 0.0
+    log.info("done %s: %.1f s of audio in %.1f s (%.1fx real time) on %s", outcome.key, audio,
+             wall, speed, context.worker_id,
+             extra={"event": "done", "worker": context.worker_id, "key": outcome.key,
+                    "audio_seconds": round(audio, 3), "wall_seconds": round(wall, 3),
+                    "real_time_factor": round(speed, 2)})
 
 
 def _delete(context: WorkerContext, message: Message) -> None:

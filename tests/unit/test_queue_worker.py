@@ -22,6 +22,7 @@ from whisper_automation.engines import AudioError
 from whisper_automation.layout import DONE, FAILED, STATE_DIR, Version
 from whisper_automation.lifecycle import Heartbeat, Shutdown, ShutdownGuard
 from whisper_automation.messages import Job, decode
+from whisper_automation.presence import Presence
 from whisper_automation.queue import (
     SEND_BATCH,
     Message,
@@ -232,7 +233,8 @@ class Rig:
         self.context = WorkerContext(
             settings=settings, queue=self.queue, source=LocalStorage(self.src),
             destination=LocalStorage(self.dst), engine=self.engine, worker_id="test-worker",
-            visibility_timeout=60, heartbeat_seconds=30, max_receives=3)
+            visibility_timeout=60, heartbeat_seconds=30, max_receives=3,
+            presence=Presence(LocalStorage(self.dst), "test-worker", {}))
 
     def job(self, key: str, stem: str) -> Job:
         version = self.context.source.version(key)
