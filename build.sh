@@ -70,7 +70,7 @@ cmd_local() {
 }
 
 cmd_test() {
-    apt_install ffmpeg:ffmpeg docker-compose:docker-compose
+    apt_install ffmpeg:ffmpeg docker-compose:docker-compose chromium:chromium
     ensure_venv models,test,openai
     say "installing LocalStack host mode (own Python >= 3.12 venv)"
     scripts/localstack.sh install
@@ -129,13 +129,14 @@ cmd_deploy() {
     # Re-running starts the director again: it diffs the source against the done records, so
     # an interrupted run resumes exactly where it stopped.
     compose up -d --remove-orphans
-    say "deployed: ./build.sh logs to follow, ./build.sh status for progress"
+    say "deployed: ./build.sh logs to follow, ./build.sh status or" \
+        "http://127.0.0.1:$(sed -n 's/^STATUS_PORT=//p' .env | tail -n 1 || true) for progress"
 }
 
 cmd_status() {
     require_engine
     compose ps
-    compose run --rm --no-deps director status
+    compose run --rm --no-deps status-page status
 }
 
 cmd_images() {

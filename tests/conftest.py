@@ -18,6 +18,9 @@ SAMPLES = REPO / "samples"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+pytest_plugins = ["tests.support.stack"]  # the make_stack fixture, for every test folder
+
+
 def require(condition: bool, reason: str) -> None:
     """Skip locally, fail in CI, when something a test needs is missing."""
     if condition:

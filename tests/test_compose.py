@@ -60,7 +60,7 @@ def test_dockerfiles_pass_hadolint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("service", ["director", "worker"])
+@pytest.mark.parametrize("service", ["director", "worker", "status-page"])
 def test_compose_sets_only_variables_the_code_reads(config: dict, service: str) -> None:
     known = {item.metadata["env"] for item in setting_fields()} | AWS_STANDARD
     environment = set(config["services"][service]["environment"])
@@ -81,11 +81,12 @@ def test_containers_run_as_non_root_and_localstack_is_local_only(config: dict) -
     for dockerfile in DOCKERFILES:
         users = re.findall(r"^USER\s+(\S+)", dockerfile.read_text(), re.MULTILINE)
         assert users and users[-1] not in ("root", "0"), dockerfile
-    for name in ("director", "worker"):
+    for name in ("director", "worker", "status-page"):
         assert not str(config["services"][name]["user"]).startswith("0:")
-    for port in config["services"]["localstack"]["ports"]:
-        published = port if isinstance(port, str) else port.get("host_ip", "")
-        assert str(published).startswith("127.0.0.1"), port
+    for service in config["services"].values():
+        for port in service.get("ports", []):
+            published = port if isinstance(port, str) else port.get("host_ip", "")
+            assert str(published).startswith("127.0.0.1"), port
 
 
 def test_workers_are_replicated_and_cpu_capped(config: dict) -> None:
@@ -94,3 +95,21 @@ def test_workers_are_replicated_and_cpu_capped(config: dict) -> None:
     assert float(deploy["resources"]["limits"]["cpus"]) > 0
     depends = config["services"]["worker"]["depends_on"]
     assert depends["director"]["condition"] == "service_completed_successfully"
+
+
+def test_director_image_needs_no_engine_pyav_or_torch() -> None:
+    # The director image installs only boto3, click and python-dotenv (requirements-director);
+    # its command must import nothing else. Block the heavy modules and run its imports.
+    import sys
+
+    code = ("import sys\n"
+            "for name in ('av', 'faster_whisper', 'ctranslate2', 'torch', 'whisper', 'tqdm',"
+            " 'moto', 'numpy'):\n"
+            "    sys.modules[name] = None\n"
+            "from whisper_automation import cli, director, status\n"
+            "from whisper_automation.cli import main\n"
+            "main(['director', '--help'], standalone_mode=False)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    requirements = (REPO / "docker/requirements-director.txt").read_text()
+    assert "faster-whisper" not in requirements and "torch" not in requirements

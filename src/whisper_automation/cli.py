@@ -4,6 +4,7 @@ settings table, so the help text, the env vars and the defaults are the table's 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -120,16 +121,51 @@ def worker(**options: Any) -> None:
 @main.command()
 @click.argument("source", required=False)
 @click.argument("destination", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the status as JSON (stable schema: docs/status.md).")
+@click.option("--watch", is_flag=True, help="Refresh in place until Ctrl-C.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--serve", is_flag=True, help="Serve a self-refreshing status page.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address of the status page (keep 127.0.0.1 outside containers).")
+@click.option("--port", default=8765, show_default=True, help="Port of the status page.")
 @setting_options(STATUS_OPTIONS)
-def status(source: str | None, destination: str | None, as_json: bool, **options: Any) -> None:
-    """Show recordings done, to do and failed, and the queue's counts (read-only)."""
+def status(source: str | None, destination: str | None, as_json: bool, watch: bool,
+           interval: float, serve: bool, host: str, port: int, **options: Any) -> None:
+    """Show recordings done, to do and failed, the queue, the live workers, throughput and an
+    ETA. Read-only: it never receives or changes a queued message."""
     from .status import collect_status
 
     settings = build_settings(dict(options, source=source, destination=destination))
     _require_folders(settings)
-    result = collect_status(settings)
-    click.echo(result.to_json() if as_json else result.to_text())
+    durations: dict[str, float | None] = {}  # probed audio lengths, kept between refreshes
+
+    def collect():
+        return collect_status(settings, durations)
+
+    if serve:
+        from .statuspage import make_server
+
+        server = make_server(collect, host, port)
+        click.echo(f"status page on http://{host}:{server.server_address[1]}/ (Ctrl-C stops)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            server.server_close()
+        return
+    while True:
+        result = collect()
+        text = result.to_json() if as_json else result.to_text()
+        if watch:
+            click.clear()
+            text += f"\n(refreshing every {interval:g} s; Ctrl-C stops)"
+        click.echo(text)
+        if not watch:
+            return
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            return
 
 
 @main.command("settings")

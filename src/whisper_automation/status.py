@@ -15,7 +15,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from . import layout
-from .audio import probe_duration
 from .engines.base import AudioError
 from .layout import DONE, FAILED
 from .presence import read_presence
@@ -105,7 +104,9 @@ def build_status(found: dict[str, str], source: Storage, destination: Storage,
     status.workers = read_presence(destination)
     status.throughput = recent_throughput(status.workers)
     status.audio_to_do_seconds = estimate_audio(source, to_do, durations)
-    if status.throughput and status.audio_to_do_seconds is not None:
+    if not to_do:
+        status.eta_seconds = 0.0
+    elif status.throughput and status.audio_to_do_seconds is not None:
         status.eta_seconds = status.audio_to_do_seconds / status.throughput
     if queue is not None:
         try:
@@ -145,6 +146,10 @@ def estimate_audio(source: Storage, keys: list[str],
 
 
 def _probe(source: Storage, key: str) -> float | None:
+    try:
+        from .audio import probe_duration  # PyAV: absent from the slim director image
+    except ImportError:
+        return None
     try:
         with source.local_file(key) as path:
             return probe_duration(str(path))
