@@ -48,10 +48,11 @@ class ShutdownGuard:
     @contextmanager
     def interruptible(self) -> Iterator[None]:
         """Inside this block a stop signal interrupts the work; outside it, it only sets a flag."""
-        if self.requested.is_set():
-            raise Shutdown()
+        # Flag first, then check: a signal landing in between must not go unnoticed.
         self._interruptible = True
         try:
+            if self.requested.is_set():
+                raise Shutdown()
             yield
         finally:
             self._interruptible = False

@@ -99,7 +99,8 @@ def _loop(context: WorkerContext, settings: Settings, guard: ShutdownGuard) -> i
             break
         if message is None:
             idle = time.monotonic() - idle_since
-            if settings.idle_exit_seconds and idle >= settings.idle_exit_seconds:
+            if settings.idle_exit_seconds and idle >= settings.idle_exit_seconds \
+                    and _queue_finished(context):
                 log.info("worker %s: queue empty for %.0f s, exiting", context.worker_id, idle)
                 break
             continue
@@ -240,6 +241,17 @@ def _delete(context: WorkerContext, message: Message) -> None:
         # that receives it finds the file done and just deletes it.
         log.warning("could not delete a finished message (%s); it will be skipped as done",
                     error)
+
+
+def _queue_finished(context: WorkerContext) -> bool:
+    """Nothing waiting and nothing in flight. A message in flight elsewhere may come back (its
+    worker may have died), so idle workers stay until it is deleted rather than leave it
+    with nobody to take it."""
+    try:
+        counts = context.queue.counts()
+    except (BotoCoreError, ClientError):
+        return False
+    return counts["visible"] == 0 and counts["in_flight"] == 0
 
 
 def _poll_seconds(settings: Settings) -> int:

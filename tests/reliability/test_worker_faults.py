@@ -84,9 +84,9 @@ def test_worker_killed_mid_file_is_finished_by_another_worker_once_visibility_la
     assert stack.done_keys() == set()
     assert stack.queue_counts()[1] >= 1  # A's message stays in flight until the timeout
 
-    # B must outlive the visibility timeout: with the default idle exit (4 s) it would finish
-    # the other files and exit while A's message is still invisible (see the report).
-    rescuer = stack.start_worker(stack.with_env(WA_IDLE_EXIT_SECONDS=str(visibility + 20)))
+    # B runs with the short idle exit (4 s): it must not leave while A's message is still in
+    # flight (invisible), or the killed file would be left with nobody to take it.
+    rescuer = stack.start_worker()
     until(stack, lambda: stack.done_keys() == set(SHORT_CLIPS)
           and stack.queue_counts() == (0, 0), [rescuer], "worker B finished every file")
     rescuer.send_signal(signal.SIGTERM)  # idle by now: no need to wait for its idle exit
