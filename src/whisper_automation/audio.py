@@ -25,6 +25,9 @@ def probe_duration(path: str) -> float:
             if container.duration is not None:
                 return container.duration / av.time_base
             return 0.0
+    except av.error.PermissionError:
+        # Not the recording's fault (a wrong user id, a locked folder): retryable, not final.
+        raise PermissionError("permission denied (check the file's owner and mode)") from None
     except av.error.FFmpegError as error:
         raise AudioError(f"not a readable audio file ({_describe(error)})") from None
 
@@ -49,5 +52,5 @@ def check_complete(declared: float, decoded: float) -> None:
     """AudioError if far less audio decoded than the file declares: a truncated recording."""
     if declared - decoded > max(1.0, 0.05 * declared):
         raise AudioError(
-            f"truncated: {decoded:.1f} s of audio decode but the file declares {declared:.1f} s "
+            f"truncated: {decoded:.1f} s of audio decoded but the file declares {declared:.1f} s "
             "(repair or re-export it; a changed file is transcribed again automatically)")

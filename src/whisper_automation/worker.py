@@ -135,9 +135,14 @@ def handle(context: WorkerContext, message: Message, guard: ShutdownGuard) -> st
     """Process one message; return what happened: done, skipped, failed, refused or released."""
     try:
         job = decode(message.body)
-        problem = check_source(context, job)
-    except (BadMessage, UnsafeKey) as error:
+    except BadMessage as error:
         return refuse(context, message, str(error))
+    try:
+        problem = check_source(context, job)
+    except UnsafeKey as error:
+        return refuse(context, message, str(error))
+    except OSError as error:  # e.g. a folder we may not enter: fixable, so not final yet
+        return record_retryable(context, job, message, f"cannot read the file: {error}")
     if problem:
         record_failure(context, job, message, problem, final=True)
         context.queue.delete(message)
@@ -159,11 +164,11 @@ def handle(context: WorkerContext, message: Message, guard: ShutdownGuard) -> st
         record_failure(context, job, message, str(error), final=True)
         context.queue.delete(message)
         return "failed"
+    except PermissionError as error:
+        return record_retryable(context, job, message, f"cannot read the file: {error}")
     except Exception as error:  # maybe passing (memory, a library hiccup): let SQS retry it
         log.exception("error on %s", job.key)
-        final = bool(context.max_receives and message.receive_count >= context.max_receives)
-        record_failure(context, job, message, f"{type(error).__name__}: {error}", final=final)
-        return "failed"
+        return record_retryable(context, job, message, f"{type(error).__name__}: {error}")
     try:
         write_done(context.destination, outcome, context.settings.formats)
     except OSError as error:  # destination full, read-only, gone: keep the message for later
@@ -212,6 +217,15 @@ def refuse(context: WorkerContext, message: Message, reason: str) -> str:
                   attempts=message.receive_count, final=True, worker=context.worker_id)
     context.queue.delete(message)
     return "refused"
+
+
+def record_retryable(context: WorkerContext, job: Job, message: Message, reason: str) -> str:
+    """A failure that may pass: recorded, and the message is left to come back after the
+    visibility timeout, until the queue's receive limit sends it to the dead-letter queue. The
+    last attempt's record is final: fix the cause, then `director --retry-failed`."""
+    final = bool(context.max_receives and message.receive_count >= context.max_receives)
+    record_failure(context, job, message, reason, final=final)
+    return "failed"
 
 
 def record_failure(context: WorkerContext, job: Job, message: Message, reason: str,

@@ -162,7 +162,6 @@ def test_bad_recordings_get_one_clear_failure_record_and_never_block_good_ones(
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
                     "testsrc=duration=2:size=64x48:rate=5", "-an", str(bad / "novideo.mp4")],
                    check=True, timeout=60)
-    locked = copy_sample(stack, "lj-speech/chapter-1/LJ001-0003.wav", "bad/locked.wav")
     expected_reasons = {
         "bad/empty.wav": "not a readable audio file",
         "bad/random.mp3": "not a readable audio file",
@@ -170,11 +169,9 @@ def test_bad_recordings_get_one_clear_failure_record_and_never_block_good_ones(
         "bad/trunc.wav": "truncated",
         "bad/trunc.flac": "truncated",
         "bad/novideo.mp4": "no audio stream",
-        # What the code says today: "not a readable audio file (Permission denied)".
-        "bad/locked.wav": "Permission denied",
     }
     good = set(SHORT_CLIPS)
-    preexec = unprivileged(stack, locked=(locked,))
+    preexec = unprivileged(stack)
     started = time.time()
 
     director = stack.director()
@@ -226,8 +223,8 @@ def test_bad_recordings_get_one_clear_failure_record_and_never_block_good_ones(
     assert all(body["retry"] > 0 for body in bodies), bodies
 
     record_row(fault="bad recordings (empty, truncated wav/flac, random bytes, text, video "
-                     "without audio, unreadable)",
-               injection="7 bad files among 5 good ones; 2 workers (as nobody)",
+                     "without audio)",
+               injection="6 bad files among 5 good ones; 2 workers",
                **outcome(stack, good))
 
 
@@ -251,7 +248,7 @@ def test_file_deleted_or_changed_after_queueing_is_recorded_and_the_new_version_
     started = time.time()
     director = stack.director()
     assert director.returncode == 0, director.stderr
-    assert "queued 7" in director.stdout, director.stdout
+    assert director.stdout.rstrip().endswith("queued 7"), director.stdout
 
     gone.unlink()
     # A re-export: a different, valid recording under the same name (new size and mtime).
@@ -341,32 +338,44 @@ def test_engine_error_is_retried_up_to_max_receives_then_dead_lettered(
                **outcome(stack, SHORT_CLIPS))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src bug: storage.LocalStorage.version() only catches FileNotFoundError/NotADirectoryError, "
-    "and worker.handle() calls check_source() outside any error handling, so a PermissionError "
-    "from stat() (a source folder the worker may not enter) kills the whole worker with a "
-    "traceback (exit 1); every later worker dies on the same message until it is dead-lettered, "
-    "and no failure record is ever written"))
-def test_file_in_unreadable_folder_gets_a_failure_record_and_does_not_kill_the_worker(
+def test_unreadable_file_or_folder_is_retried_then_recorded_and_kept_for_retry(
         make_stack, record_row, open_root) -> None:
+    # A permission problem is not the recording's fault and can be fixed: it is retried up to
+    # the receive limit (not failed at once), never kills the worker, ends in a final record
+    # and the dead-letter queue, and comes back with --retry-failed once fixed.
     good = ["lj-speech/chapter-1/LJ001-0002.mp3"]
-    stack = relocated(make_stack(keys=good, WA_VISIBILITY_TIMEOUT="10"), open_root)
+    stack = relocated(make_stack(keys=good, WA_VISIBILITY_TIMEOUT="10", WA_MAX_RECEIVES="2",
+                                 WA_IDLE_EXIT_SECONDS="4"), open_root)
+    locked_file = copy_sample(stack, "lj-speech/chapter-1/LJ001-0004.m4a", "locked.m4a")
     copy_sample(stack, "speeches/jfk.flac", "private/locked.flac")
-    preexec = unprivileged(stack, locked=(stack.source / "private",))
+    locked = (locked_file, stack.source / "private")
+    preexec = unprivileged(stack, locked=locked)
     started = time.time()
     director = stack.director()
     assert director.returncode == 0, director.stderr
-    assert director.stdout.rstrip().endswith("queued 2"), director.stdout
+    assert director.stdout.rstrip().endswith("queued 3"), director.stdout
 
     worker = stack.start_worker(preexec=preexec)
     log = finish(worker)
-    (stack.source / "private").chmod(0o755)  # let the clean-up in
     assert worker.returncode == 0, log
     assert stack.done_keys() == set(good), log
-    record = stack.failure_records().get("private/locked.flac")
-    assert record is not None, log
-    assert_failure_record(record, "private/locked.flac", "ermission denied", started)
+    records = stack.failure_records()
+    for key in ("locked.m4a", "private/locked.flac"):
+        assert_failure_record(records[key], key, "cannot read the file", started)
+        assert "ermission denied" in records[key]["reason"], records[key]
+        assert records[key]["attempts"] == 2, records[key]
+    assert stack.queue_counts(dead_letter=True)[0] == 2
+    assert stack.queue_counts() == (0, 0)
 
-    record_row(fault="recording in a folder the worker may not enter",
-               injection="source sub-folder chmod 000, worker as nobody",
-               **outcome(stack, good))
+    for path in locked:
+        path.chmod(0o755)
+    retry = stack.director("--retry-failed")
+    assert retry.stdout.rstrip().endswith("queued 2"), retry.stdout
+    worker = stack.start_worker(preexec=unprivileged(stack))
+    log = finish(worker)
+    assert worker.returncode == 0, log
+    assert stack.done_keys() == {*good, "locked.m4a", "private/locked.flac"}, log
+    record_row(fault="recording or folder the worker may not read (permissions)",
+               injection="chmod 000 on a file and on a folder, worker as nobody; max receives "
+                         "2; then fixed and --retry-failed",
+               **outcome(stack, [*good, "locked.m4a", "private/locked.flac"]))

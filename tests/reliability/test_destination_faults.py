@@ -2,7 +2,8 @@
 
 Property under test: when the transcripts cannot be written, the worker logs a clear error naming
 the destination, keeps the message (it comes back after the visibility timeout), and leaves no
-record and no half-written file; once the fault is gone, a worker completes the file.
+record and no half-written file; once the fault is gone the file completes, whether the running
+worker takes it up again or a new worker does.
 
 Everything is real: worker and director subprocesses, the faster-whisper tiny.en engine behind the
 call-counting wrapper, a LocalStack queue. A read-only destination is a root-owned 0o755 folder
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -55,10 +58,35 @@ def relocated(stack: Stack, root: Path) -> Stack:
                                       WA_TEST_ENGINE_LOG=str(log)))
 
 
-def finish(process: subprocess.Popen, timeout: float = WAIT) -> str:
-    """Wait for a worker to exit on its own; return its output (stdout and stderr)."""
-    output, _ = process.communicate(timeout=timeout)
-    return output
+class Watched:
+    """A running worker whose output is collected as it comes, so the test can act on a log line
+    while the worker goes on."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self._lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self._lines)
+
+    def wait_for_line(self, text: str, timeout: float = WAIT) -> None:
+        wait_for(lambda: text in self.output or self.process.poll() is not None, timeout,
+                 what=f"the worker to log {text!r}")
+        assert text in self.output, self.output
+
+    def finish(self, timeout: float = WAIT) -> str:
+        """Wait for the worker to exit; assert it exited cleanly; return its whole output."""
+        self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        assert self.process.returncode == 0, self.output
+        return self.output
 
 
 def destination_files(stack: Stack) -> dict[str, bytes]:
@@ -75,14 +103,8 @@ def queued_messages(stack: Stack) -> int:
     return visible + in_flight
 
 
-def retry_after_visibility(stack: Stack, preexec: list[str] | None = None) -> str:
-    """Wait for the kept message to come back, then let a fresh worker finish the queue."""
-    wait_for(lambda: stack.queue_counts() == (1, 0), VISIBILITY + 30, interval=0.5,
-             what="the kept message to become visible again")
-    worker = stack.start_worker(preexec=preexec)
-    output = finish(worker)
-    assert worker.returncode == 0, output
-    return output
+def error_line(stack: Stack) -> str:
+    return f"cannot write the transcripts of {KEY} to {stack.destination}: "
 
 
 def test_read_only_destination_keeps_the_message_and_completes_once_writable(
@@ -100,21 +122,21 @@ def test_read_only_destination_keeps_the_message_and_completes_once_writable(
     assert director.returncode == 0, director.stderr
     assert director.stdout.rstrip().endswith("queued 1"), director.stdout
 
-    worker = stack.start_worker(preexec=preexec)
-    log = finish(worker)
-    assert worker.returncode == 0, log
-    # A clear error that names the file and the destination ...
-    assert f"cannot write the transcripts of {KEY} to {stack.destination}" in log, log
-    assert "Permission denied" in log, log
+    worker = Watched(stack.start_worker(preexec=preexec))
+    worker.wait_for_line(error_line(stack))
+    # A clear error that names the file, the destination and the cause ...
+    assert "Permission denied" in worker.output, worker.output
     # ... nothing written at all (no transcript, no record, no temporary file) ...
-    assert destination_files(stack) == {}, log
+    assert destination_files(stack) == {}, worker.output
     assert stack.calls()[KEY] == 1
-    # ... and the message kept, not deleted nor dead-lettered.
-    assert queued_messages(stack) == 1, log
+    # ... and the message kept (in flight until the visibility timeout), not dead-lettered.
+    assert queued_messages(stack) == 1, worker.output
     assert stack.queue_counts(dead_letter=True) == (0, 0)
 
+    # The fault goes away while the worker runs: it takes the message up again when it comes
+    # back, with no restart and no director run.
     stack.destination.chmod(0o777)
-    log = retry_after_visibility(stack, preexec)
+    log = worker.finish()
 
     assert stack.done_keys() == {KEY}, log
     assert stack.calls()[KEY] == 2  # the first result could not be kept: transcribed again
@@ -125,8 +147,8 @@ def test_read_only_destination_keeps_the_message_and_completes_once_writable(
     assert stack.queue_counts(dead_letter=True) == (0, 0)
 
     record_row(fault="destination read-only",
-               injection="worker (as nobody) cannot write the destination; made writable, then "
-                         "a new worker",
+               injection="worker (as nobody) cannot write the destination; made writable while "
+                         "it runs (the first result cannot be kept: transcribed twice)",
                **outcome(stack, [KEY]))
 
 
@@ -140,25 +162,29 @@ def test_full_destination_leaves_no_record_or_half_file_and_completes_later(
     assert director.returncode == 0, director.stderr
     assert director.stdout.rstrip().endswith("queued 1"), director.stdout
 
-    worker = stack.start_worker(preexec=["prlimit", f"--fsize={limit}", "--"])
-    log = finish(worker)
-    assert worker.returncode == 0, log
-    assert f"cannot write the transcripts of {KEY} to {stack.destination}" in log, log
-    assert "File too large" in log, log
-    assert stack.calls()[KEY] == 1, log  # the engine-call log itself survived the limit
+    limited = Watched(stack.start_worker(preexec=["prlimit", f"--fsize={limit}", "--"]))
+    limited.wait_for_line(error_line(stack))
+    assert "File too large" in limited.output, limited.output
+    assert stack.calls()[KEY] == 1, limited.output  # the engine-call log survived the limit
 
     # No record, so the file is not done; the message is kept.
     after_fault = destination_files(stack)
     assert stack.done_keys() == set(), "the done record fit under the limit: lower it"
     assert stack.failure_records() == {}
-    assert queued_messages(stack) == 1, log
+    assert queued_messages(stack) == 1, limited.output
     assert stack.queue_counts(dead_letter=True) == (0, 0)
     # No half-written file anywhere: nothing but whole transcripts, each written atomically
     # before the record (checked against the final versions below); no temporary leftovers.
     assert set(after_fault) <= set(TRANSCRIPTS), sorted(after_fault)
     assert all(after_fault.values()), after_fault
 
-    log = retry_after_visibility(stack)
+    # The operator stops the worker on the full disk and starts one where there is room.
+    limited.process.send_signal(signal.SIGTERM)
+    limited.finish(timeout=60)
+    wait_for(lambda: stack.queue_counts() == (1, 0), VISIBILITY + 30, interval=0.5,
+             what="the kept message to become visible again")
+    assert stack.calls()[KEY] == 1
+    log = Watched(stack.start_worker()).finish()
 
     assert stack.done_keys() == {KEY}, log
     assert stack.calls()[KEY] == 2  # exactly once more
@@ -174,5 +200,5 @@ def test_full_destination_leaves_no_record_or_half_file_and_completes_later(
 
     record_row(fault="destination full",
                injection=f"worker under prlimit --fsize={limit} (EFBIG on the done record); "
-                         "then a worker without the limit",
+                         "stopped, then a worker without the limit (so transcribed twice)",
                **outcome(stack, [KEY]))
