@@ -83,14 +83,20 @@ def render_missing_formats(destination: Storage, plan: Plan, stems: dict[str, st
     return rendered
 
 
-def run_director(settings: Settings, retry_failed: bool = False) -> Plan:
-    """Ensure the queues, plan, enqueue; log what was found and done."""
+def prepare(settings: Settings, retry_failed: bool = False) -> tuple[WorkQueue, Plan]:
+    """Ensure the queues exist and plan what to queue (nothing is sent yet)."""
     if not settings.source or not settings.destination:
         raise ValueError("the director needs a source and a destination (WA_SOURCE, "
                          "WA_DESTINATION or the SRC DEST arguments)")
     queue = WorkQueue.ensure(settings)
     plan = make_plan(open_storage(settings.source), open_storage(settings.destination),
                      settings, retry_failed)
+    return queue, plan
+
+
+def run_director(settings: Settings, retry_failed: bool = False) -> Plan:
+    """Ensure the queues, plan, enqueue; log what was found and done."""
+    queue, plan = prepare(settings, retry_failed)
     queued = queue.send(plan.jobs)
     log.info("director: %s", plan.summary(queued))
     return plan

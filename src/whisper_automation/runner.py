@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from tqdm import tqdm
 
 from .cpu import available_cpus
-from .director import Plan, run_director
+from .director import Plan, prepare
 from .embedded import EmbeddedSQS
 from .layout import DONE, record_key
 from .presence import read_presence
@@ -32,6 +32,7 @@ from .storage import open_storage
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+FEED_WINDOW = 20  # messages kept waiting in the embedded queue
 STOP_GRACE_SECONDS = 10
 
 
@@ -57,8 +58,9 @@ def run_pipeline(settings: Settings, retry_failed: bool = False) -> int:
     started = time.monotonic()
     with EmbeddedSQS() as server:
         settings = replace(settings, sqs_endpoint_url=server.endpoint)
-        plan = run_director(settings, retry_failed)
-        run = Run(settings, plan)
+        queue, plan = prepare(settings, retry_failed)
+        log.info("director: %s", plan.summary())
+        run = Run(settings, plan, queue)
         interrupted = False
         if plan.jobs:
             layout = choose_layout(settings, len(plan.jobs))
@@ -75,13 +77,18 @@ def run_pipeline(settings: Settings, retry_failed: bool = False) -> int:
 class Run:
     """The workers of one `run` and what the status code says about them."""
 
-    def __init__(self, settings: Settings, plan: Plan) -> None:
+    def __init__(self, settings: Settings, plan: Plan, queue: WorkQueue) -> None:
         self.settings = settings
         self.plan = plan
+        # Fed to the queue a window at a time: moto's in-memory queue scans every message it
+        # holds on each send, so queueing thousands at once would take minutes (measured:
+        # 2,000 sends at 6 per second). A short queue keeps every call fast; the workers see
+        # no difference.
+        self.unsent = list(plan.jobs)
         self.found = {key: version.token() for key, version in plan.found.items()}
         self.source = open_storage(settings.source)
         self.destination = open_storage(settings.destination)
-        self.queue = WorkQueue.connect(settings)
+        self.queue = queue
         self.durations: dict[str, float | None] = {}
 
     def snapshot(self) -> Status:
@@ -95,8 +102,9 @@ class Run:
         bar = tqdm(total=len(self.found), unit="file", dynamic_ncols=True, file=sys.stderr,
                    bar_format="{l_bar}{bar}| {n}/{total} files [{elapsed}{postfix}]")
         restarts = 0
+        window = max(FEED_WINDOW, 4 * layout.workers)
         try:
-            while not self._drained():
+            while not self._drained(window):
                 time.sleep(POLL_SECONDS)
                 for index, worker in enumerate(workers):
                     if worker.poll() is not None:
@@ -114,11 +122,18 @@ class Run:
             bar.close()
             _stop(workers)
 
-    def _drained(self) -> bool:
-        # A message is deleted only after its file's records are written (or it moved to the
-        # dead-letter queue), so an empty queue means every planned file has been dealt with.
+    def _drained(self, window: int) -> bool:
+        """Top the queue up to `window` waiting messages; True once all are sent and gone.
+
+        A message is deleted only after its file's records are written (or it moved to the
+        dead-letter queue), so an empty queue means every planned file has been dealt with."""
         counts = self.queue.counts()
-        return counts["visible"] == 0 and counts["in_flight"] == 0
+        if self.unsent and counts["visible"] < window:
+            room = window - counts["visible"]
+            self.queue.send(self.unsent[:room])
+            del self.unsent[:room]
+            return False
+        return not self.unsent and counts["visible"] == 0 and counts["in_flight"] == 0
 
     def _give_up_if_crash_looping(self, restarts: int, workers: int) -> None:
         # A worker that dies mid-file is replaced (its file comes back after the visibility
