@@ -10,14 +10,15 @@ import math
 import os
 from pathlib import Path
 
-CGROUP_V2_MAX = Path("/sys/fs/cgroup/cpu.max")
-CGROUP_V1_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
-CGROUP_V1_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_V2_MAX = CGROUP_ROOT / "cpu.max"
+CGROUP_V1_QUOTA = CGROUP_ROOT / "cpu" / "cpu.cfs_quota_us"
+CGROUP_V1_PERIOD = CGROUP_ROOT / "cpu" / "cpu.cfs_period_us"
 
 
 def cgroup_cpu_limit(v2_max: Path = CGROUP_V2_MAX, v1_quota: Path = CGROUP_V1_QUOTA,
                      v1_period: Path = CGROUP_V1_PERIOD) -> float | None:
-    """The CPU quota in CPUs (1.5 for `cpus: 1.5`), or None when there is none."""
+    """The CPU quota of one cgroup folder in CPUs (1.5 for `cpus: 1.5`), or None for none."""
     try:
         quota, period = v2_max.read_text().split()[:2]
         return None if quota == "max" else int(quota) / int(period)
@@ -30,6 +31,35 @@ def cgroup_cpu_limit(v2_max: Path = CGROUP_V2_MAX, v1_quota: Path = CGROUP_V1_QU
         return None
 
 
+def own_cgroup_limit(proc_cgroup: Path = Path("/proc/self/cgroup"),
+                     root: Path = CGROUP_ROOT) -> float | None:
+    """The tightest quota on this process's cgroup and its parents.
+
+    In a container the process's cgroup is mounted at the root, so the root files are its own;
+    on a host (or a cgroup made by hand) the process sits deeper, named in /proc/self/cgroup.
+    """
+    folders: list[tuple[Path, Path, Path]] = []
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "" or "cpu" in controllers.split(","):
+            base = root if controllers == "" else root / "cpu"
+            for folder in _with_parents(base, path):
+                folders.append((folder / "cpu.max", folder / "cpu.cfs_quota_us",
+                                folder / "cpu.cfs_period_us"))
+    folders.append((CGROUP_V2_MAX, CGROUP_V1_QUOTA, CGROUP_V1_PERIOD))
+    limits = [limit for files in folders if (limit := cgroup_cpu_limit(*files)) is not None]
+    return min(limits) if limits else None
+
+
+def _with_parents(base: Path, path: str) -> list[Path]:
+    parts = [part for part in path.split("/") if part]
+    return [base.joinpath(*parts[:depth]) for depth in range(len(parts), 0, -1)]
+
+
 def affinity_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -40,10 +70,11 @@ def affinity_cpus() -> int:
 def available_cpus() -> int:
     """Whole CPUs to size thread pools by: the smaller of quota and affinity, at least 1.
 
-    A fractional quota is rounded half up (1.5 -> 2): one thread would leave the half CPU unused.
+    A fractional quota is rounded half up (1.5 -> 2): measured on this project's machine, two
+    threads under a 1.5-CPU quota beat one (docs/benchmarks.md).
     """
     cpus = affinity_cpus()
-    limit = cgroup_cpu_limit()
+    limit = own_cgroup_limit()
     if limit is not None:
         cpus = min(cpus, max(1, math.floor(limit + 0.5)))
     return max(1, cpus)

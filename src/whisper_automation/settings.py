@@ -192,6 +192,10 @@ class Settings:
     vad: bool = setting(
         "WA_VAD", "true", "Skip silence with voice activity detection (faster-whisper).",
         _boolean)
+    batch_size: int = setting(
+        "WA_BATCH_SIZE", "0",
+        "faster-whisper: chunks of one file decoded together (batched pipeline); 0 = in turn.",
+        _int_at_least(0))
     formats: tuple[str, ...] = setting(
         "WA_FORMATS", "txt,vtt,srt", "Output formats: txt, vtt, srt, tsv, json or all.",
         _formats)

@@ -66,6 +66,29 @@ def test_available_cpus_is_at_least_one() -> None:
 def test_available_cpus_follows_quota_and_affinity(monkeypatch: pytest.MonkeyPatch,
                                                    quota: float | None, affinity: int,
                                                    expected: int) -> None:
-    monkeypatch.setattr(cpu, "cgroup_cpu_limit", lambda: quota)
+    monkeypatch.setattr(cpu, "own_cgroup_limit", lambda: quota)
     monkeypatch.setattr(cpu, "affinity_cpus", lambda: affinity)
     assert available_cpus() == expected
+
+
+def test_own_cgroup_limit_reads_the_process_cgroup_and_its_parents(tmp_path: Path) -> None:
+    # cgroup v1: this process sits in /outer/inner; the parent's quota is the tighter one.
+    root = tmp_path / "cgroup"
+    inner = root / "cpu" / "outer" / "inner"
+    inner.mkdir(parents=True)
+    (inner / "cpu.cfs_quota_us").write_text("300000\n")
+    (inner / "cpu.cfs_period_us").write_text("100000\n")
+    (inner.parent / "cpu.cfs_quota_us").write_text("150000\n")
+    (inner.parent / "cpu.cfs_period_us").write_text("100000\n")
+    proc = tmp_path / "proc-self-cgroup"
+    proc.write_text("4:memory:/other\n1:cpu,cpuacct:/outer/inner\n")
+    assert cpu.own_cgroup_limit(proc, root) == 1.5
+
+
+def test_own_cgroup_limit_reads_cgroup_v2_paths(tmp_path: Path) -> None:
+    root = tmp_path / "cgroup"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "cpu.max").write_text("250000 100000\n")
+    proc = tmp_path / "proc-self-cgroup"
+    proc.write_text("0::/app\n")
+    assert cpu.own_cgroup_limit(proc, root) == 2.5

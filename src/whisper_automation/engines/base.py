@@ -27,12 +27,13 @@ class EngineOptions:
     beam_size: int
     vad: bool
     threads: int
+    batch_size: int = 0  # faster-whisper's batched pipeline; 0 = file by file
 
     @classmethod
     def from_settings(cls, settings: Settings, threads: int) -> EngineOptions:
         return cls(model=settings.model, language=settings.language,
                    compute_type=settings.compute_type, beam_size=settings.beam_size,
-                   vad=settings.vad, threads=threads)
+                   vad=settings.vad, threads=threads, batch_size=settings.batch_size)
 
 
 class Engine(Protocol):
