@@ -58,6 +58,44 @@ def load_engine(spec: str, options: EngineOptions) -> Engine:
     return factory(options)
 
 
+MAX_CUE_SECONDS = 7.0  # longest subtitle cue we write when word timings allow a split
+
+
+def split_long_segments(segments: list[dict], max_seconds: float = MAX_CUE_SECONDS) -> list[dict]:
+    """Cut segments longer than `max_seconds` at word boundaries into subtitle-sized pieces.
+
+    The batched pipeline returns one segment per speech chunk (up to 30 s): fine for .txt, too
+    long for a subtitle cue. With word timings each piece ends at the last word that fits,
+    preferring a word that closes a sentence or clause. Segments without words stay whole.
+    """
+    pieces: list[dict] = []
+    for segment in segments:
+        words = segment.get("words") or []
+        if segment["end"] - segment["start"] <= max_seconds or not words:
+            pieces.append(segment)
+            continue
+        while words:
+            cut = _cut_index(words, max_seconds)
+            chunk, words = words[:cut], words[cut:]
+            pieces.append(dict(segment, start=round(chunk[0]["start"], 3),
+                               end=round(chunk[-1]["end"], 3),
+                               text="".join(word["word"] for word in chunk), words=chunk))
+    for index, piece in enumerate(pieces):
+        piece["id"] = index
+    return pieces
+
+
+def _cut_index(words: list[dict], max_seconds: float) -> int:
+    limit = words[0]["start"] + max_seconds
+    fits = max(1, sum(1 for word in words if word["end"] <= limit))
+    if fits == len(words):
+        return fits
+    for index in range(fits, max(1, fits // 2), -1):  # a punctuation break in the later half
+        if words[index - 1]["word"].rstrip().endswith((".", "?", "!", ",", ";", ":")):
+            return index
+    return fits
+
+
 def result_from_segments(segments: list[dict], language: str, duration: float) -> dict:
     return {
         "text": "".join(segment["text"] for segment in segments),
