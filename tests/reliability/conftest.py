@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +45,24 @@ def record_row(request: pytest.FixtureRequest) -> Callable[..., None]:
     return record
 
 
+
+
+@pytest.fixture
+def open_root() -> Iterator[Path]:
+    """A folder that an unprivileged worker can reach. Not under tmp_path: pytest keeps its base
+    folder 0o700 and resets it to that whenever another pytest session starts, so loosening it
+    would race with any other session on the machine."""
+    root = Path(tempfile.mkdtemp(prefix="wa-reliability-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def relocated(stack: Stack, root: Path) -> Stack:
+    """The same stack (queue, settings, processes) with its folders and log moved into root."""
+    source, destination, log = root / "in", root / "out", root / "engine.log"
+    shutil.move(stack.source, source)
+    shutil.move(stack.destination, destination)
+    return replace(stack, source=source, destination=destination, engine_log=log,
+                   env=stack.with_env(WA_SOURCE=str(source), WA_DESTINATION=str(destination),
+                                      WA_TEST_ENGINE_LOG=str(log)))

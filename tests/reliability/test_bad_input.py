@@ -21,17 +21,21 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import SAMPLES
-from tests.reliability.conftest import LAYOUT_DIR, SHORT_CLIPS, Stack, outcome, wait_for
+from tests.reliability.conftest import (
+    LAYOUT_DIR,
+    SHORT_CLIPS,
+    Stack,
+    outcome,
+    relocated,
+    wait_for,
+)
 from whisper_automation.engines import EngineOptions, load_engine
 
 pytestmark = pytest.mark.integration
@@ -65,27 +69,6 @@ class ExplodingEngine:
 
 
 # --- helpers ---
-
-
-@pytest.fixture
-def open_root() -> Iterator[Path]:
-    """A folder that an unprivileged worker can reach. Not under tmp_path: pytest keeps its base
-    folder 0o700 and resets it to that whenever another pytest session starts, so loosening it
-    would race with any other session on the machine."""
-    root = Path(tempfile.mkdtemp(prefix="wa-bad-input-"))
-    root.chmod(0o755)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def relocated(stack: Stack, root: Path) -> Stack:
-    """The same stack (queue, settings, processes) with its folders and log moved into root."""
-    source, destination, log = root / "in", root / "out", root / "engine.log"
-    shutil.move(stack.source, source)
-    shutil.move(stack.destination, destination)
-    return replace(stack, source=source, destination=destination, engine_log=log,
-                   env=stack.with_env(WA_SOURCE=str(source), WA_DESTINATION=str(destination),
-                                      WA_TEST_ENGINE_LOG=str(log)))
 
 
 def unprivileged(stack: Stack, locked: tuple[Path, ...] = ()) -> list[str]:

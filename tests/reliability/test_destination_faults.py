@@ -14,18 +14,13 @@ limit (`prlimit --fsize`): writes past it fail with EFBIG ("File too large"), as
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
-from collections.abc import Iterator
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import LAYOUT_DIR, Stack, outcome, wait_for
+from tests.reliability.conftest import LAYOUT_DIR, Stack, outcome, relocated, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -35,27 +30,6 @@ KEY = "speeches/jfk.flac"  # 11 s of speech: transcripts of 100-200 bytes, a rec
 TRANSCRIPTS = ("speeches/jfk.txt", "speeches/jfk.vtt", "speeches/jfk.srt")
 PRESENCE_DIR = f"{LAYOUT_DIR}/workers/"
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
-
-@pytest.fixture
-def open_root() -> Iterator[Path]:
-    """A folder that an unprivileged worker can reach. Not under tmp_path: pytest keeps its base
-    folder 0o700 and resets it to that whenever another pytest session starts, so loosening it
-    would race with any other session on the machine."""
-    root = Path(tempfile.mkdtemp(prefix="wa-destination-"))
-    root.chmod(0o755)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def relocated(stack: Stack, root: Path) -> Stack:
-    """The same stack (queue, settings, processes) with its folders and log moved into root."""
-    source, destination, log = root / "in", root / "out", root / "engine.log"
-    shutil.move(stack.source, source)
-    shutil.move(stack.destination, destination)
-    return replace(stack, source=source, destination=destination, engine_log=log,
-                   env=stack.with_env(WA_SOURCE=str(source), WA_DESTINATION=str(destination),
-                                      WA_TEST_ENGINE_LOG=str(log)))
 
 
 class Watched:
