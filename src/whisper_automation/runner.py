@@ -31,7 +31,8 @@ from .storage import open_storage
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.25   # queue counters: cheap, and the run ends this soon after the last file
+REFRESH_SECONDS = 2.0  # the progress bar's status snapshot: lists records, probes headers
 FEED_WINDOW = 20  # messages kept waiting in the embedded queue
 STOP_GRACE_SECONDS = 10
 
@@ -44,13 +45,38 @@ class Layout:
     threads: int
 
 
+# Peak memory of one worker by model size, with room to spare: tiny.en was measured at 630 MB
+# with the default batched pipeline (docs/benchmarks.md); the larger ones are estimates.
+WORKER_MEMORY_GB = {"tiny": 0.8, "base": 1.0, "small": 1.6, "medium": 3.2, "large": 5.5}
+
+
 def choose_layout(settings: Settings, jobs: int) -> Layout:
+    """Workers x threads for `run`. auto = one single-thread worker per CPU, as far as memory
+    allows: measured on 2 cores, 2 workers x 1 thread beat 1 x 2 by 1.2x on long recordings
+    and 1.4x on short clips (docs/benchmarks.md)."""
     cpus = available_cpus()
-    # auto: one worker per two CPUs; the second thread helps long files a lot (DESIGN.md).
-    workers = settings.workers or max(1, cpus // 2)
+    workers = settings.workers or max(1, min(cpus, int(available_memory_gb()
+                                                       // worker_memory_gb(settings.model))))
     workers = max(1, min(workers, jobs))
     threads = settings.threads or max(1, cpus // workers)
     return Layout(workers, threads)
+
+
+def worker_memory_gb(model: str) -> float:
+    name = os.path.basename(model.rstrip("/")).lower()
+    sizes = [size for size in WORKER_MEMORY_GB if size in name]
+    return WORKER_MEMORY_GB[sizes[0]] if sizes else WORKER_MEMORY_GB["small"]
+
+
+def available_memory_gb(meminfo: str = "/proc/meminfo") -> float:
+    try:
+        with open(meminfo) as stream:
+            for line in stream:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return 4.0  # unknown: assume a small laptop
 
 
 def run_pipeline(settings: Settings, retry_failed: bool = False) -> int:
@@ -102,6 +128,7 @@ class Run:
         bar = tqdm(total=len(self.found), unit="file", dynamic_ncols=True, file=sys.stderr,
                    bar_format="{l_bar}{bar}| {n}/{total} files [{elapsed}{postfix}]")
         restarts = 0
+        refreshed = 0.0
         window = max(FEED_WINDOW, 4 * layout.workers)
         try:
             while not self._drained(window):
@@ -113,7 +140,9 @@ class Run:
                         log.warning("worker pid %d exited with %s; starting another",
                                     worker.pid, worker.returncode)
                         workers[index] = _spawn(environment)
-                _update_bar(bar, self.snapshot())
+                if time.monotonic() - refreshed >= REFRESH_SECONDS:
+                    _update_bar(bar, self.snapshot())
+                    refreshed = time.monotonic()
             _update_bar(bar, self.snapshot())
             return False
         except KeyboardInterrupt:

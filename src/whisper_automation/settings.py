@@ -215,7 +215,8 @@ class Settings:
         "Attempts per file before it goes to the dead-letter queue; empty = create_queue.json.",
         _optional_int_at_least(1))
     workers: int = setting(
-        "WA_WORKERS", "auto", "Worker processes for `run` (auto = one per two CPUs).", _workers,
+        "WA_WORKERS", "auto", "Worker processes for `run` (auto = one per CPU, memory "
+        "permitting).", _workers,
         unparse=lambda value: str(value) if value else "auto")
     threads: int = setting(
         "WA_THREADS", "0", "CPU threads per worker; 0 = the CPUs this worker may use.",
