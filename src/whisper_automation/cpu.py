@@ -70,8 +70,9 @@ def affinity_cpus() -> int:
 def available_cpus() -> int:
     """Whole CPUs to size thread pools by: the smaller of quota and affinity, at least 1.
 
-    A fractional quota is rounded half up (1.5 -> 2): measured on this project's machine, two
-    threads under a 1.5-CPU quota beat one (docs/benchmarks.md).
+    A fractional quota is rounded half up (1.5 -> 2, 1.4 -> 1). Measured (docs/benchmarks.md):
+    under a 1.5-CPU quota one and two threads ran alike, while two threads squeezed into a
+    1.0-CPU quota ran 55 % slower than one; so never more than half a CPU over the quota.
     """
     cpus = affinity_cpus()
     limit = own_cgroup_limit()
