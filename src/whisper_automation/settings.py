@@ -193,7 +193,7 @@ class Settings:
         "WA_VAD", "true", "Skip silence with voice activity detection (faster-whisper).",
         _boolean)
     batch_size: int = setting(
-        "WA_BATCH_SIZE", "4",
+        "WA_BATCH_SIZE", "0",
         "faster-whisper: chunks of one file decoded together (batched pipeline); 0 = in turn.",
         _int_at_least(0))
     formats: tuple[str, ...] = setting(

@@ -1,5 +1,8 @@
 """faster-whisper (CTranslate2): the default engine. int8 on CPU, voice activity detection on.
 
+File by file by default; WA_BATCH_SIZE > 0 selects the batched pipeline, measured 10 % faster on
+long recordings but 60 % more memory per worker (docs/benchmarks.md).
+
 Without VAD, long recordings with pauses sometimes lose whole paragraphs (measured here: WER near
 0.3 on such files), so silence skipping is on by default. This module never imports torch.
 """
