@@ -45,8 +45,9 @@ class Layout:
     threads: int
 
 
-# Peak memory of one worker by model size, with room to spare: tiny.en was measured at 630 MB
-# with the default batched pipeline (docs/benchmarks.md); the larger ones are estimates.
+# Peak memory of one worker by model size, with room to spare: tiny.en was measured at 380 MB
+# file by file and 630 MB with --batch-size 4 (docs/benchmarks.md); the larger ones are
+# estimates.
 WORKER_MEMORY_GB = {"tiny": 0.8, "base": 1.0, "small": 1.6, "medium": 3.2, "large": 5.5}
 
 
