@@ -18,7 +18,7 @@ Director scale:
 
     .venv/bin/python scripts/benchmark.py director --files 100000 [--endpoint URL]
 
-See benchmarks/README.md for what every column means.
+See docs/benchmark-script.md for what every column means; docs/benchmarks.md holds the results.
 """
 
 from __future__ import annotations
