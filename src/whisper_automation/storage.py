@@ -145,10 +145,12 @@ def _version_of(stat: os.stat_result) -> Version:
     return Version(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
 
 
-def open_storage(location: str) -> LocalStorage:
-    """Storage for a folder path (S3 URLs come with the scale-out work)."""
+def open_storage(location: str) -> Storage:
+    """Storage for a folder path or an `s3://bucket/prefix` URL."""
     if location.startswith("s3://"):
-        raise NotImplementedError("s3:// locations are not supported yet; use a folder")
+        from .s3 import S3Storage  # boto3's S3 client only when asked for
+
+        return S3Storage(location)
     return LocalStorage(location)
 
 
