@@ -21,8 +21,8 @@ FILES = ("formats", "extensions")
 
 RUN_OPTIONS = ("workers", *ENGINE, *FILES, "stable_seconds", "visibility_timeout",
                "heartbeat_seconds", "max_receives", *LOGGING)
-DIRECTOR_OPTIONS = (*QUEUE, *FILES, "stable_seconds", "visibility_timeout", "max_receives",
-                    *LOGGING)
+DIRECTOR_OPTIONS = (*QUEUE, *FILES, "stable_seconds", "watch_seconds", "visibility_timeout",
+                    "max_receives", *LOGGING)
 STATUS_OPTIONS = (*QUEUE, "extensions", *LOGGING)
 WORKER_OPTIONS = ("source", "destination", *QUEUE, *ENGINE, "formats", "visibility_timeout",
                   "heartbeat_seconds", "idle_exit_seconds", "queue_retry_seconds", *LOGGING)
@@ -90,14 +90,25 @@ def run(source: str | None, destination: str | None, retry_failed: bool, **optio
 @click.argument("source", required=False)
 @click.argument("destination", required=False)
 @click.option("--retry-failed", is_flag=True, help="Queue files that failed before again.")
+@click.option("--watch", is_flag=True,
+              help="Keep running: rescan every --watch-seconds and queue new or changed files.")
 @setting_options(DIRECTOR_OPTIONS)
-def director(source: str | None, destination: str | None, retry_failed: bool,
+def director(source: str | None, destination: str | None, retry_failed: bool, watch: bool,
              **options: Any) -> None:
     """Create the queues, diff SOURCE against DESTINATION and queue every missing file."""
-    from .director import run_director
+    from .director import run_director, watch_director
 
     settings = build_settings(dict(options, source=source, destination=destination))
     _require_folders(settings)
+    if watch:
+        import signal
+        import threading
+
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        watch_director(settings, stop, retry_failed)
+        return
     plan = run_director(settings, retry_failed)
     click.echo(plan.summary())
 

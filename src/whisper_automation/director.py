@@ -9,6 +9,7 @@ that receives a file that is already done just deletes the message.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -100,3 +101,30 @@ def run_director(settings: Settings, retry_failed: bool = False) -> Plan:
     queued = queue.send(plan.jobs)
     log.info("director: %s", plan.summary(queued))
     return plan
+
+
+def watch_director(settings: Settings, stop: threading.Event,
+                   retry_failed: bool = False) -> None:
+    """Rescan every WA_WATCH_SECONDS and queue recordings that are new or changed, until stopped.
+
+    Files still being written are left for a later scan (see storage.settle). Only what was not
+    sent before (or changed since) is sent again: re-sending every pending file each scan would
+    pile up duplicates once SQS's 5-minute deduplication window has passed. If the queue is found
+    empty (drained, or lost with a queue-server restart) everything pending is sent again.
+    """
+    queue = WorkQueue.ensure(settings)
+    source, destination = open_storage(settings.source), open_storage(settings.destination)
+    sent: dict[str, str] = {}
+    while True:
+        plan = make_plan(source, destination, settings, retry_failed)
+        counts = queue.counts()
+        if counts["visible"] == 0 and counts["in_flight"] == 0:
+            sent.clear()
+        fresh = [job for job in plan.jobs if sent.get(job.key) != job.version.token()]
+        queue.send(fresh)
+        sent.update((job.key, job.version.token()) for job in fresh)
+        log.info("director (watching every %g s): %s", settings.watch_seconds,
+                 plan.summary(len(fresh)))
+        if stop.wait(settings.watch_seconds):
+            return
+        queue = WorkQueue.ensure(settings)  # recreated if a queue-server restart lost it

@@ -228,6 +228,9 @@ class Settings:
         "WA_QUEUE_RETRY_SECONDS", "300",
         "A worker retries an unreachable queue this long (with backoff), then exits.",
         _float_at_least(0))
+    watch_seconds: float = setting(
+        "WA_WATCH_SECONDS", "30", "`director --watch`: seconds between rescans of the source.",
+        _float_at_least(1))
     stable_seconds: float = setting(
         "WA_STABLE_SECONDS", "2",
         "A file changed within this many seconds is still being written and waits.",
