@@ -184,10 +184,18 @@ def test_list_keys_lists_every_file_under_a_prefix(tmp_path: Path) -> None:
     assert list(LocalStorage(tmp_path / "missing").list_keys()) == []
 
 
-def test_open_storage_gives_local_storage_and_refuses_s3(tmp_path: Path) -> None:
+def test_open_storage_gives_local_storage_for_folders_and_s3_storage_for_urls(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from whisper_automation.s3 import S3Storage, split_url
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     assert isinstance(open_storage(str(tmp_path)), LocalStorage)
-    with pytest.raises(NotImplementedError):
-        open_storage("s3://bucket/prefix")
+    storage = open_storage("s3://bucket/some/prefix/")
+    assert isinstance(storage, S3Storage)
+    assert (storage.bucket, storage.prefix) == ("bucket", "some/prefix/")
+    assert split_url("s3://bucket") == ("bucket", "")
+    with pytest.raises(ValueError, match="not an S3 location"):
+        split_url("s3:///prefix")
 
 
 # --- settle ---
