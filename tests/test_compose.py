@@ -24,7 +24,7 @@ DOCKERFILES = [REPO / "director/Dockerfile", REPO / "worker/Dockerfile"]
 @pytest.fixture(scope="module")
 def config() -> dict:
     require(compose_binary() is not None, "docker-compose (Debian package) is not installed")
-    return resolved_config()
+    return resolved_config({"COMPOSE_PROFILES": "watch"})
 
 
 def validate(compose_file: Path) -> subprocess.CompletedProcess[str]:
@@ -60,7 +60,7 @@ def test_dockerfiles_pass_hadolint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("service", ["director", "worker", "status-page"])
+@pytest.mark.parametrize("service", ["director", "worker", "status-page", "director-watch"])
 def test_compose_sets_only_variables_the_code_reads(config: dict, service: str) -> None:
     known = {item.metadata["env"] for item in setting_fields()} | AWS_STANDARD
     environment = set(config["services"][service]["environment"])
@@ -81,7 +81,7 @@ def test_containers_run_as_non_root_and_localstack_is_local_only(config: dict) -
     for dockerfile in DOCKERFILES:
         users = re.findall(r"^USER\s+(\S+)", dockerfile.read_text(), re.MULTILINE)
         assert users and users[-1] not in ("root", "0"), dockerfile
-    for name in ("director", "worker", "status-page"):
+    for name in ("director", "worker", "status-page", "director-watch"):
         assert not str(config["services"][name]["user"]).startswith("0:")
     for service in config["services"].values():
         for port in service.get("ports", []):

@@ -162,10 +162,11 @@ def setting(env: str, default: str, doc: str, parse: Callable[[str], Any],
 @dataclass(frozen=True)
 class Settings:
     source: str | None = setting(
-        "WA_SOURCE", "", "Folder of recordings to transcribe (scanned recursively).",
+        "WA_SOURCE", "", "Folder (or s3://bucket/prefix) of recordings, scanned recursively.",
         _optional_text)
     destination: str | None = setting(
-        "WA_DESTINATION", "", "Folder for transcripts; mirrors the source tree.", _optional_text)
+        "WA_DESTINATION", "", "Folder (or s3://bucket/prefix) for transcripts; mirrors the source.",
+        _optional_text)
     queue_name: str = setting(
         "WA_QUEUE_NAME", "whisper-automation.fifo",
         "SQS FIFO queue name (must end in .fifo); the dead-letter queue adds -dlq.", _text)
