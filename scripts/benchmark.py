@@ -507,7 +507,7 @@ def transcription_mode(args: argparse.Namespace) -> int:
 
 
 def director_mode(args: argparse.Namespace) -> int:
-    from whisper_automation.director import make_plan
+    from whisper_automation.director import Plan, make_plan
     from whisper_automation.embedded import EmbeddedSQS
     from whisper_automation.layout import DONE, STATE_DIR, Version, record_key
     from whisper_automation.queue import WorkQueue, dead_letter_name
@@ -551,17 +551,18 @@ def director_mode(args: argparse.Namespace) -> int:
                      f"{args.files} done records under {STATE_DIR}/{DONE}/ and "
                      f"{args.files * len(settings.formats)} transcripts in {setup:.1f} s")
 
-        started = time.monotonic()
-        plan = make_plan(LocalStorage(source), LocalStorage(destination), settings)
-        seconds = time.monotonic() - started
+        def timed_plan(records: Path) -> tuple[Plan, float]:
+            started = time.monotonic()
+            plan = make_plan(LocalStorage(source), LocalStorage(records), settings)
+            return plan, time.monotonic() - started
+
+        plan, seconds = timed_plan(destination)
         lines.append(f"- plan against {args.files} done records: {seconds:.2f} s "
                      f"({args.files / seconds:,.0f} recordings/s); found {len(plan.found)}, "
                      f"already done {len(plan.done)}, rendered {plan.rendered}, "
                      f"to queue {len(plan.jobs)}")
 
-        started = time.monotonic()
-        plan = make_plan(LocalStorage(source), LocalStorage(empty), settings)
-        seconds = time.monotonic() - started
+        plan, seconds = timed_plan(empty)
         lines.append(f"- plan with no done records: {seconds:.2f} s; found {len(plan.found)}, "
                      f"already done {len(plan.done)}, to queue {len(plan.jobs)}")
 

@@ -70,12 +70,9 @@ class S3Storage:
                 yield key, Version(size=int(item["Size"]), etag=item["ETag"].strip('"'))
 
     def version(self, key: str) -> Version | None:
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self._object(key))
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in MISSING:
-                return None
-            raise
+        head = self._missing_as_none(self.client.head_object, key)
+        if head is None:
+            return None
         return Version(size=int(head["ContentLength"]), etag=head["ETag"].strip('"'))
 
     @contextmanager
@@ -95,13 +92,17 @@ class S3Storage:
             yield item["Key"][len(self.prefix):]
 
     def read_bytes(self, key: str) -> bytes | None:
+        response = self._missing_as_none(self.client.get_object, key)
+        return None if response is None else response["Body"].read()
+
+    def _missing_as_none(self, call: Any, key: str) -> dict | None:
+        """One object request; None when the object does not exist, other errors raised."""
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._object(key))
+            return call(Bucket=self.bucket, Key=self._object(key))
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in MISSING:
                 return None
             raise
-        return response["Body"].read()
 
     def write_atomic(self, key: str, data: bytes) -> None:
         # A single PUT: S3 never shows a partly written object.
