@@ -1,18 +1,30 @@
-"""The engine interface: a loaded model that turns one audio file into whisper's result shape.
+"""The engine interface: a loaded model that turns speech into timed segments with words.
+
+An engine does one thing: `transcribe_speech(speech, prompt, language)` on a window of speech
+(16 kHz mono float32, silences already removed by the pipeline's VAD). Everything about whole
+recordings - decoding in bounded windows, voice activity detection, putting the timestamps back
+on the recording's own clock, finding and recovering speech the model skipped - is the
+pipeline's job (see pipeline.py), the same for every engine. Each engine's `transcribe(path)`
+hands the file to that pipeline and returns whisper's result shape:
 
 result = {"text": str, "language": str, "duration": float,
           "segments": [{"id": int, "start": float, "end": float, "text": str,
-                        "words": [...] (optional)}]}
+                        "words": [{"word", "start", "end", "probability"}]}],
+          "coverage": {...}}
 Engines are imported lazily so that a faster-whisper worker never imports torch.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from ..settings import Settings
+
+SAMPLE_RATE = 16_000
 
 
 class AudioError(Exception):
@@ -36,11 +48,47 @@ class EngineOptions:
                    vad=settings.vad, threads=threads, batch_size=settings.batch_size)
 
 
+@dataclass
+class Speech:
+    """One window's speech, joined end to end: what an engine is given to transcribe.
+
+    `audio` is 16 kHz mono float32 with the silences between the VAD's speech regions cut out;
+    `clips` are (start, end) seconds within `audio`, back to back and each at most 30 s long,
+    where it is safe to cut it (joins of whole speech regions): a batched engine decodes them
+    as one batch, a sequential engine may ignore them.
+    """
+
+    audio: np.ndarray
+    clips: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+
+@dataclass
+class Transcript:
+    """An engine's answer for one Speech: segments timed on `audio`'s own clock (seconds from
+    its first sample), each with its words and their times, and the language it used."""
+
+    segments: list[dict]
+    language: str
+
+
 class Engine(Protocol):
     name: str
     model: str
 
-    def transcribe(self, audio_path: str) -> dict: ...
+    def transcribe(self, audio_path: str) -> dict:
+        """The whole recording, through pipeline.transcribe_file; whisper's result shape."""
+        ...
+
+    def transcribe_speech(self, speech: Speech, prompt: str | None,
+                          language: str | None) -> Transcript:
+        """Segments with word timings for one window of speech. `prompt` is the text that came
+        before (None: decode without context, as when re-trying a skipped passage); `language`
+        None means detect it."""
+        ...
 
     def describe(self) -> dict: ...
 
