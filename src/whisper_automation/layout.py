@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 STATE_DIR = ".whisper-automation"
 DONE = "done"
 FAILED = "failed"
+UNCOVERED = "uncovered"  # done, but some detected speech has no word (see coverage.py)
 WORKERS = "workers"
 TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp")
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import layout
-from .layout import DONE, FAILED, Version
+from .layout import DONE, FAILED, UNCOVERED, Version
 from .storage import Storage
 from .writers import render
 
@@ -60,13 +60,30 @@ def write_done(destination: Storage, outcome: Outcome, formats: Iterable[str]) -
         "transcribe_seconds": round(outcome.transcribe_seconds, 3),
         "started_at": outcome.started_at,
         "finished_at": time.time(),
+        "coverage": outcome.result.get("coverage"),
         "result": outcome.result,
     }
     name = layout.record_key(DONE, outcome.key, outcome.version)
     destination.write_atomic(name, _encode(record))
     _remove_other_versions(destination, DONE, outcome.key, keep=name)
     _remove_other_versions(destination, FAILED, outcome.key, keep=None)
+    _mark_uncovered(destination, outcome)
     return name
+
+
+def _mark_uncovered(destination: Storage, outcome: Outcome) -> None:
+    """A small record beside the done one when speech stayed uncovered, so that status finds
+    such files from one listing of a (usually empty) folder instead of reading every record."""
+    coverage = outcome.result.get("coverage") or {}
+    keep = None
+    if coverage.get("uncovered_seconds"):
+        keep = layout.record_key(UNCOVERED, outcome.key, outcome.version)
+        destination.write_atomic(keep, _encode({
+            "schema": SCHEMA, "key": outcome.key, "version": outcome.version.to_dict(),
+            "uncovered_seconds": coverage["uncovered_seconds"],
+            "uncovered": coverage.get("uncovered", []),
+            "recovered_seconds": coverage.get("recovered_seconds", 0.0)}))
+    _remove_other_versions(destination, UNCOVERED, outcome.key, keep=keep)
 
 
 def write_failure(destination: Storage, key: str, version: Version | None, reason: str,

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 from . import layout
 from .engines.base import AudioError
-from .layout import DONE, FAILED
+from .layout import DONE, FAILED, UNCOVERED
 from .presence import read_presence
 from .queue import WorkQueue, sqs_client
 from .records import list_records, read_record
@@ -44,6 +44,7 @@ class Status:
     queue_error: str | None = None
     workers: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
+    uncovered: list[dict] = field(default_factory=list)  # done, with speech left uncovered
 
     @property
     def live_workers(self) -> list[dict]:
@@ -72,6 +73,10 @@ class Status:
                          f"{time.time() - worker['last_seen']:.0f} s ago")
         lines += [f"  failed: {f['key']} (attempts {f['attempts']}): {f['reason']}"
                   for f in self.failures]
+        lines += [f"  speech left uncovered: {u['key']}: {u['uncovered_seconds']:.0f} s at "
+                  + ", ".join(f"{format_duration(start)}-{format_duration(end)}"
+                              for start, end in u["uncovered"])
+                  for u in self.uncovered]
         return "\n".join(lines)
 
 
@@ -90,11 +95,14 @@ def build_status(found: dict[str, str], source: Storage, destination: Storage,
     presence and the queue. `durations` caches probed audio lengths between calls."""
     done = list_records(destination, DONE)
     failed = list_records(destination, FAILED)
+    uncovered = list_records(destination, UNCOVERED)
     status = Status(recordings=len(found), queue_error=queue_error)
     to_do: list[str] = []
     for key, token in found.items():
         if done.get(key) == token:
             status.done += 1
+            if uncovered.get(key) == token:
+                status.uncovered.append(_uncovered(destination, key, token))
         elif failed.get(key) == token:
             status.failed += 1
             status.failures.append(_failure(destination, key, token))
@@ -162,6 +170,14 @@ def _failure(destination: Storage, key: str, token: str) -> dict:
     return {"key": key, "reason": record.get("reason", "unknown"),
             "attempts": record.get("attempts", 0), "final": record.get("final", True),
             "failed_at": record.get("failed_at")}
+
+
+def _uncovered(destination: Storage, key: str, token: str) -> dict:
+    record = read_record(destination,
+                         f"{layout.record_prefix(UNCOVERED, key)}{token}.json") or {}
+    return {"key": key, "uncovered_seconds": record.get("uncovered_seconds", 0.0),
+            "uncovered": record.get("uncovered", []),
+            "recovered_seconds": record.get("recovered_seconds", 0.0)}
 
 
 def collect_status(settings: Settings, durations: dict[str, float] | None = None) -> Status:

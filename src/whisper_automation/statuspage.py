@@ -47,6 +47,9 @@ def render_html(status: Status) -> str:
         f"<td>{html.escape(w.get('file') or '')}</td><td>{w.get('files_done', 0)}</td>"
         f"<td>{time.time() - w.get('last_seen', 0):.0f} s ago</td></tr>"
         for w in status.live_workers)
+    uncovered = "".join(
+        f"<tr><td>{html.escape(u['key'])}</td><td>{u['uncovered_seconds']:.0f} s</td>"
+        f"<td>{html.escape(_stretches(u['uncovered']))}</td></tr>" for u in status.uncovered)
     failures = "".join(
         f"<tr><td>{html.escape(f['key'])}</td><td>{f['attempts']}</td>"
         f"<td>{html.escape(str(f['reason']))}</td></tr>" for f in status.failures)
@@ -73,8 +76,17 @@ th, td {{ text-align: left; padding: .3em .9em; border-bottom: 1px solid #e2e8f0
 {workers}</table>
 <h2>Failures</h2>
 <table id="failures"><tr><th>recording</th><th>attempts</th><th>reason</th></tr>{failures}</table>
+<h2>Speech left uncovered</h2>
+<p>Done, but the voice activity detector heard speech that no transcribed word covers, even
+after transcribing it again on its own: listen there.</p>
+<table id="uncovered"><tr><th>recording</th><th>speech</th><th>where</th></tr>{uncovered}</table>
 </body></html>
 """
+
+
+def _stretches(stretches: list[list[float]]) -> str:
+    return ", ".join(f"{format_duration(start)}-{format_duration(end)}"
+                     for start, end in stretches)
 
 
 class _CachedStatus:
