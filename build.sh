@@ -2,6 +2,7 @@
 # whisper-automation's entry point.
 #   ./build.sh local [SRC DEST]   transcribe on this machine (default: the bundled samples)
 #   ./build.sh test [PYTEST ARGS] install what the tests need, then run the whole suite
+#   ./build.sh bench [ARGS]       the side-by-side benchmark (scripts/benchmark.py) with its peers
 #   ./build.sh build              build the director and worker images (Docker)
 #   ./build.sh deploy             start LocalStack, the director and the workers; re-run to resume
 #   ./build.sh status | logs      what the stack is doing | follow its logs
@@ -85,6 +86,13 @@ cmd_test() {
     return "$status"
 }
 
+cmd_bench() {
+    apt_install ffmpeg:ffmpeg /usr/bin/time:time
+    ensure_venv models,test,openai,bench
+    say "benchmark (scripts/benchmark.py $*)"
+    "$VENV/bin/python" scripts/benchmark.py "$@"
+}
+
 # --- Docker -------------------------------------------------------------------------------
 compose() {
     command -v docker >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 ||
@@ -146,7 +154,7 @@ cmd_images() {
 }
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -156,6 +164,7 @@ main() {
     case "$command" in
         local) cmd_local "$@" ;;
         test) cmd_test "$@" ;;
+        bench) cmd_bench "$@" ;;
         build) cmd_build ;;
         deploy) cmd_deploy ;;
         down) require_engine; compose down ;;
