@@ -240,11 +240,18 @@ def _log_finished(context: WorkerContext, outcome: Outcome) -> None:
     audio = float(outcome.result.get("duration") or 0.0)
     wall = outcome.transcribe_seconds
     speed = audio / wall if wall else 0.0
-    log.info("done %s: %.1f s of audio in %.1f s (%.1fx real time) on %s", outcome.key, audio,
-             wall, speed, context.worker_id,
+    coverage = outcome.result.get("coverage") or {}
+    note = ""
+    if coverage.get("recovered_seconds") or coverage.get("uncovered_seconds"):
+        note = (f"; {coverage.get('recovered_seconds', 0):.0f} s of skipped speech recovered, "
+                f"{coverage.get('uncovered_seconds', 0):.0f} s left uncovered")
+    log.info("done %s: %.1f s of audio in %.1f s (%.1fx real time) on %s%s", outcome.key,
+             audio, wall, speed, context.worker_id, note,
              extra={"event": "done", "worker": context.worker_id, "key": outcome.key,
                     "audio_seconds": round(audio, 3), "wall_seconds": round(wall, 3),
-                    "real_time_factor": round(speed, 2)})
+                    "real_time_factor": round(speed, 2),
+                    "recovered_seconds": coverage.get("recovered_seconds", 0.0),
+                    "uncovered_seconds": coverage.get("uncovered_seconds", 0.0)})
 
 
 def _delete(context: WorkerContext, message: Message) -> None:
