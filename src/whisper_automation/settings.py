@@ -203,7 +203,7 @@ class Settings:
         "Recordings are decoded and transcribed in windows this long (cut at a pause): "
         "memory stays flat however long a recording is.", _float_at_least(60))
     recover_seconds: float = setting(
-        "WA_RECOVER_SECONDS", "5",
+        "WA_RECOVER_SECONDS", "2",
         "Speech the VAD hears but no word covers, this long or longer, is transcribed again "
         "on its own; 0 = off.", _float_at_least(0))
     formats: tuple[str, ...] = setting(

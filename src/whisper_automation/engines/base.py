@@ -41,7 +41,7 @@ class EngineOptions:
     threads: int
     batch_size: int = 0  # faster-whisper's batched pipeline; 0 = file by file
     window_seconds: float = 120.0  # the pipeline's window: bounds memory (see pipeline.py)
-    recover_seconds: float = 5.0  # speech with no word this long is transcribed again; 0 = off
+    recover_seconds: float = 2.0  # speech with no word this long is transcribed again; 0 = off
 
     @classmethod
     def from_settings(cls, settings: Settings, threads: int) -> EngineOptions:
