@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from ..settings import Settings
+
+if TYPE_CHECKING:  # the director's slim image has no numpy, and imports this module
+    import numpy as np
 
 SAMPLE_RATE = 16_000
 
