@@ -21,6 +21,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from .storage import Storage
 SCHEMA_VERSION = 1
 INDEX_NAME = "search.sqlite"
 BATCH = 200  # records read and committed together: a long first build keeps what it did
+READERS = 8
 MARK_START, MARK_END = "\ue000", "\ue001"  # private-use characters, removed from indexed text
 DEFAULT_LIMIT = 20
 
@@ -176,13 +178,15 @@ class SearchIndex:
         started = time.monotonic()
         listing = list_records(destination, DONE)
         report = SyncReport(recordings=len(listing))
-        with self.connection() as connection:
+        # Records are read by a few threads: on S3 each is a request of its own.
+        with self.connection() as connection, ThreadPoolExecutor(READERS) as readers:
             seen = dict(connection.execute("SELECT key, token FROM recordings"))
             changed = sorted(key for key, token in listing.items() if seen.get(key) != token)
             for done, batch in enumerate(_chunks(changed, BATCH)):
                 if progress:
                     progress(done * BATCH, len(changed))
-                records = {key: read_done(destination, key, listing[key]) for key in batch}
+                records = dict(zip(batch, readers.map(
+                    lambda key: read_done(destination, key, listing[key]), batch), strict=True))
                 report.skipped += [key for key, record in records.items() if record is None]
                 with _writing(connection):
                     for key, record in records.items():
