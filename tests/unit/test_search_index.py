@@ -9,29 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.done_records import finish
 from whisper_automation import layout
 from whisper_automation.layout import DONE, Version
-from whisper_automation.records import Outcome, write_done
 from whisper_automation.searchindex import SearchIndex, format_clock, index_location
 from whisper_automation.storage import LocalStorage
 
 STORY = [(0.0, 4.2, "Once upon a time, José and Zoë walked to the École Normale."),
          (4.2, 9.5, "They asked not what the river could do for them."),
          (9.5, 14.0, "Straße by straße, the Countryside slept.")]
-
-
-def finish(destination: LocalStorage, key: str, segments: list[tuple[float, float, str]],
-           size: int = 1000) -> None:
-    """What a worker writes when it finishes a recording: transcripts, then the done record."""
-    result = {"text": " ".join(text for _, _, text in segments), "language": "en",
-              "duration": segments[-1][1] if segments else 0.0,
-              "segments": [{"id": i, "start": s, "end": e, "text": " " + t}
-                           for i, (s, e, t) in enumerate(segments)]}
-    write_done(destination, Outcome(key=key, version=Version(size=size, mtime_ns=size),
-                                    output_stem=key.rpartition(".")[0], result=result,
-                                    engine="test", model="none", options={},
-                                    transcribe_seconds=0.1, worker="w", started_at=0.0),
-               formats=("txt",))
 
 
 @pytest.fixture
