@@ -185,6 +185,8 @@ def test_index_lives_beside_the_records_for_folders_and_in_the_cache_for_s3(
     assert first.parent == tmp_path / "cache/whisper-automation/search"
     assert first != index_location("s3://bucket/other")
     assert first == index_location("s3://bucket/transcripts")
+    # A folder that cannot hold it (here: not there yet) gets one in the cache too.
+    assert index_location(str(tmp_path / "absent")).parent == first.parent
 
 
 def test_the_index_file_stays_out_of_the_record_folders(destination, index) -> None:
