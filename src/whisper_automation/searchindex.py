@@ -168,7 +168,12 @@ class SearchIndex:
                 from None
         with closing(connection):
             require_fts5(connection)
-            _prepare(connection)
+            try:
+                _prepare(connection)
+            except sqlite3.DatabaseError as error:
+                raise SearchUnavailable(
+                    f"the search index {self.path} is damaged ({error}): delete it, and the "
+                    f"next search rebuilds it from the done records") from None
             yield connection
 
     # --- keeping it current -------------------------------------------------------------
@@ -183,8 +188,6 @@ class SearchIndex:
             seen = dict(connection.execute("SELECT key, token FROM recordings"))
             changed = sorted(key for key, token in listing.items() if seen.get(key) != token)
             for done, batch in enumerate(_chunks(changed, BATCH)):
-                if progress:
-                    progress(done * BATCH, len(changed))
                 records = dict(zip(batch, readers.map(
                     lambda key: read_done(destination, key, listing[key]), batch), strict=True))
                 report.skipped += [key for key, record in records.items() if record is None]
@@ -192,6 +195,8 @@ class SearchIndex:
                     for key, record in records.items():
                         if _token(connection, key) == seen.get(key):  # else another sync did it
                             _replace(connection, key, listing[key], record)
+                if progress:
+                    progress(min((done + 1) * BATCH, len(changed)), len(changed))
             removed = [key for key in seen if key not in listing]
             with _writing(connection):
                 for key in removed:

@@ -12,7 +12,12 @@ import pytest
 from tests.support.done_records import finish
 from whisper_automation import layout
 from whisper_automation.layout import DONE, Version
-from whisper_automation.searchindex import SearchIndex, format_clock, index_location
+from whisper_automation.searchindex import (
+    SearchIndex,
+    SearchUnavailable,
+    format_clock,
+    index_location,
+)
 from whisper_automation.storage import LocalStorage
 
 STORY = [(0.0, 4.2, "Once upon a time, José and Zoë walked to the École Normale."),
@@ -204,6 +209,17 @@ def test_an_index_of_an_older_schema_is_rebuilt(destination, index) -> None:
     with sqlite3.connect(index.path) as connection:
         connection.execute("PRAGMA user_version = 0")
     assert found(index, "jose") == []  # emptied, and filled again by the next sync
+    index.sync(destination)
+    assert found(index, "jose") == [("a.mp3", 0.0)]
+
+
+def test_a_damaged_index_file_gives_a_clear_error(destination, index) -> None:
+    index.path.parent.mkdir(parents=True, exist_ok=True)
+    index.path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(SearchUnavailable, match=r"damaged.*delete it"):
+        index.sync(destination)
+    index.path.unlink()
+    finish(destination, "a.mp3", STORY)
     index.sync(destination)
     assert found(index, "jose") == [("a.mp3", 0.0)]
 
