@@ -71,7 +71,8 @@ cmd_local() {
 }
 
 cmd_test() {
-    apt_install ffmpeg:ffmpeg docker-compose:docker-compose chromium:chromium
+    apt_install ffmpeg:ffmpeg docker-compose:docker-compose chromium:chromium \
+        chromedriver:chromium-driver
     ensure_venv models,test,openai
     say "installing LocalStack host mode (own Python >= 3.12 venv)"
     scripts/localstack.sh install

@@ -111,7 +111,12 @@ def record_prefix(kind: str, key: str) -> str:
 
 def record_key(kind: str, key: str, version: Version) -> str:
     """Records carry the version in their name, so the director diffs by listing alone."""
-    return f"{record_prefix(kind, key)}{version.token()}.json"
+    return record_name(kind, key, version.token())
+
+
+def record_name(kind: str, key: str, token: str) -> str:
+    """The record of one version, from the token a listing gave (see parse_record_key)."""
+    return f"{record_prefix(kind, key)}{token}.json"
 
 
 def parse_record_key(kind: str, record: str) -> tuple[str, str] | None:

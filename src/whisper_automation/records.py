@@ -116,6 +116,11 @@ def read_record(storage: Storage, name: str) -> dict | None:
         return None  # a damaged record counts as absent: the file is simply done again
 
 
+def read_done(storage: Storage, key: str, token: str) -> dict | None:
+    """The done record of one version, as named by list_records' {key: token}."""
+    return read_record(storage, layout.record_name(DONE, key, token))
+
+
 def list_records(storage: Storage, kind: str) -> dict[str, str]:
     """{key: version token} for every record of one kind, from one listing."""
     found: dict[str, str] = {}

@@ -166,15 +166,14 @@ def _probe(source: Storage, key: str) -> float | None:
 
 
 def _failure(destination: Storage, key: str, token: str) -> dict:
-    record = read_record(destination, f"{layout.record_prefix(FAILED, key)}{token}.json") or {}
+    record = read_record(destination, layout.record_name(FAILED, key, token)) or {}
     return {"key": key, "reason": record.get("reason", "unknown"),
             "attempts": record.get("attempts", 0), "final": record.get("final", True),
             "failed_at": record.get("failed_at")}
 
 
 def _uncovered(destination: Storage, key: str, token: str) -> dict:
-    record = read_record(destination,
-                         f"{layout.record_prefix(UNCOVERED, key)}{token}.json") or {}
+    record = read_record(destination, layout.record_name(UNCOVERED, key, token)) or {}
     return {"key": key, "uncovered_seconds": record.get("uncovered_seconds", 0.0),
             "uncovered": record.get("uncovered", []),
             "recovered_seconds": record.get("recovered_seconds", 0.0)}
