@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from .library import Library
 from .media import (
@@ -68,7 +68,8 @@ def render_html(status: Status) -> str:
         f"<td>{time.time() - w.get('last_seen', 0):.0f} s ago</td></tr>"
         for w in status.live_workers)
     uncovered = "".join(
-        f"<tr><td>{html.escape(u['key'])}</td><td>{u['uncovered_seconds']:.0f} s</td>"
+        f'<tr><td><a href="transcripts#{html.escape(urlencode({"key": u["key"]}))}">'
+        f"{html.escape(u['key'])}</a></td><td>{u['uncovered_seconds']:.0f} s</td>"
         f"<td>{html.escape(_stretches(u['uncovered']))}</td></tr>" for u in status.uncovered)
     failures = "".join(
         f"<tr><td>{html.escape(f['key'])}</td><td>{f['attempts']}</td>"
