@@ -1,0 +1,161 @@
+"""whisper.cpp through pywhispercpp (MIT; its manylinux wheel bundles libwhisper, ggml and
+libgomp, nothing to compile). The model is a ggml file, or a CTranslate2 model converted once
+into a cache folder (models.resolve_whispercpp_model), so `tiny.en` works offline.
+
+Silence is the pipeline's job (its VAD hands over speech only), so whisper.cpp's own VAD stays
+off. Word timings come from whisper.cpp's token timestamps (the timestamp-token heuristic, not
+its DTW mode, which doubled the decoding time here), grouped into words the way the other
+engines return them: each word with its leading space.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import weakref
+
+# libgomp (OpenMP, which the wheel's ggml uses) busy-waits between parallel regions by
+# default. Measured on a shared 2-core machine: 2 threads burnt 3x the CPU time of 1 and ran
+# 3-4x slower than with passive waiting. Read once when the library loads, hence before the
+# import; a value set by the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import _pywhispercpp as whisper_cpp  # the binding's documented C-API module
+import numpy as np
+
+from .base import SAMPLE_RATE, EngineOptions, Speech, Transcript
+from .models import resolve_whispercpp_model
+
+log = logging.getLogger(__name__)
+CENTISECONDS = 100.0
+MIN_SAMPLES = SAMPLE_RATE // 10  # whisper.cpp refuses input shorter than 100 ms
+_LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}  # ggml's WARN and ERROR; the rest DEBUG
+
+
+class WhisperCppEngine:
+    name = "whisper.cpp"
+
+    def __init__(self, options: EngineOptions) -> None:
+        self.options = options
+        self.model = options.model
+        self.model_path = resolve_whispercpp_model(options.model)
+        _route_library_logs()
+        context = whisper_cpp.whisper_init_from_file_with_params(
+            str(self.model_path), whisper_cpp.whisper_context_default_params())
+        if context is None:
+            raise RuntimeError(f"whisper.cpp could not load {self.model_path}")
+        self._context = context
+        weakref.finalize(self, whisper_cpp.whisper_free, context)
+        self._multilingual = bool(whisper_cpp.whisper_is_multilingual(context))
+
+    def describe(self) -> dict:
+        return {"engine": self.name, "model": self.model, "model_file": str(self.model_path),
+                "compute_type": "float16", "beam_size": self.options.beam_size,
+                "threads": self.options.threads}
+
+    def transcribe(self, audio_path: str) -> dict:
+        from ..pipeline import transcribe_file
+
+        return transcribe_file(self, audio_path)
+
+    def transcribe_speech(self, speech: Speech, prompt: str | None,
+                          language: str | None) -> Transcript:
+        language = language or self.options.language
+        audio = np.ascontiguousarray(speech.audio, dtype=np.float32)
+        if len(audio) < MIN_SAMPLES:
+            return Transcript(segments=[], language=language or "en")
+        params = self._parameters(prompt, language)
+        code = whisper_cpp.whisper_full(self._context, params, audio, len(audio))
+        if code != 0:
+            raise RuntimeError(f"whisper.cpp failed to transcribe (code {code})")
+        detected = whisper_cpp.whisper_lang_str(whisper_cpp.whisper_full_lang_id(self._context))
+        return Transcript(segments=self._segments(), language=detected)
+
+    def _parameters(self, prompt: str | None, language: str | None):
+        beam = self.options.beam_size
+        strategy = whisper_cpp.whisper_sampling_strategy
+        params = whisper_cpp.whisper_full_default_params(
+            strategy.WHISPER_SAMPLING_BEAM_SEARCH if beam > 1 else strategy.WHISPER_SAMPLING_GREEDY)
+        params.n_threads = max(1, self.options.threads)
+        params.print_progress = False
+        params.print_realtime = False
+        params.print_timestamps = False
+        params.token_timestamps = True
+        # As the other engines decode: beam search when beam > 1, best of 5 samples for the
+        # temperature fallback, non-speech symbols suppressed (openai-whisper's "-1").
+        params.beam_search = {"beam_size": beam, "patience": -1.0}
+        params.greedy = {"best_of": 5}
+        params.suppress_nst = True
+        # With a prompt (the text before this window) each 30 s piece is conditioned on the
+        # text before it, as in faster-whisper and openai-whisper; None decodes without context.
+        params.no_context = prompt is None
+        if prompt:
+            params.initial_prompt = prompt
+        params.language = (language or "auto") if self._multilingual else "en"
+        return params
+
+    def _segments(self) -> list[dict]:
+        context = self._context
+        segments = []
+        for index in range(whisper_cpp.whisper_full_n_segments(context)):
+            start = whisper_cpp.whisper_full_get_segment_t0(context, index) / CENTISECONDS
+            end = whisper_cpp.whisper_full_get_segment_t1(context, index) / CENTISECONDS
+            words = group_words(self._tokens(index), start, max(start, end))
+            if words:
+                segments.append({"id": len(segments), "start": round(start, 3),
+                                 "end": round(max(start, end), 3),
+                                 "text": "".join(word["word"] for word in words),
+                                 "words": words})
+        return segments
+
+    def _tokens(self, segment: int) -> list[tuple[bytes, float, float, float]]:
+        """(bytes, start s, end s, probability) of the segment's text tokens."""
+        context = self._context
+        end_of_text = whisper_cpp.whisper_token_eot(context)
+        tokens = []
+        for index in range(whisper_cpp.whisper_full_n_tokens(context, segment)):
+            data = whisper_cpp.whisper_full_get_token_data(context, segment, index)
+            if data.id >= end_of_text:  # timestamps and other special tokens
+                continue
+            tokens.append((whisper_cpp.whisper_token_to_bytes(context, data.id),
+                           data.t0 / CENTISECONDS, data.t1 / CENTISECONDS, float(data.p)))
+        return tokens
+
+
+def group_words(tokens: list[tuple[bytes, float, float, float]], segment_start: float,
+                segment_end: float) -> list[dict]:
+    """Tokens into words: a token that starts with a space starts a word, the others (word
+    pieces, punctuation) join the word before. Bytes are joined before decoding, as one
+    character can be split over two tokens. Times are kept inside the segment and in order."""
+    groups: list[list[tuple[bytes, float, float, float]]] = []
+    for token in tokens:
+        if not groups or token[0].startswith(b" "):
+            groups.append([])
+        groups[-1].append(token)
+    words = []
+    for group in groups:
+        text = b"".join(token[0] for token in group).decode("utf-8", errors="replace")
+        if not text.strip():
+            continue
+        start = min(max(group[0][1], segment_start), segment_end)
+        end = min(max(group[-1][2], start), segment_end)
+        words.append({"word": text, "start": round(start, 3), "end": round(end, 3),
+                      "probability": round(sum(token[3] for token in group) / len(group), 3)})
+    return words
+
+
+_routed = False
+
+
+def _route_library_logs() -> None:
+    """whisper.cpp's log lines go to our logger (DEBUG, or WARNING/ERROR), not to stderr, so a
+    worker's log stays one format. The callback is removed at exit: the library logs while
+    the interpreter shuts down, when Python code can no longer be called."""
+    global _routed
+    if _routed:
+        return
+    whisper_cpp.whisper_log_set(
+        lambda level, text: log.log(_LOG_LEVELS.get(level, logging.DEBUG), "%s", text.rstrip()))
+    atexit.register(whisper_cpp.whisper_log_set, None)
+    _routed = True
