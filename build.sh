@@ -37,7 +37,8 @@ apt_install() {
 }
 
 # --- the Python environment --------------------------------------------------------------
-# $1: the extras to install ("models" for running, "models,test,openai" for the tests).
+# $1: the extras to install ("models,whispercpp" for running, "models,whispercpp,test,openai"
+# for the tests).
 ensure_venv() {
     local extras="$1"
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
@@ -63,7 +64,7 @@ ensure_venv() {
 # --- commands ------------------------------------------------------------------------------
 cmd_local() {
     apt_install ffmpeg:ffmpeg
-    ensure_venv models
+    ensure_venv models,whispercpp
     local source="${1:-$REPO/samples}" destination="${2:-$REPO/transcripts}"
     say "transcribing $source -> $destination"
     "$VENV/bin/whisper-automation" run "$source" "$destination" "${@:3}"
@@ -71,7 +72,7 @@ cmd_local() {
 
 cmd_test() {
     apt_install ffmpeg:ffmpeg docker-compose:docker-compose chromium:chromium
-    ensure_venv models,test,openai
+    ensure_venv models,whispercpp,test,openai
     say "installing LocalStack host mode (own Python >= 3.12 venv)"
     scripts/localstack.sh install
     say "lint"
