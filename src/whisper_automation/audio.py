@@ -1,12 +1,14 @@
-"""Looking at a recording before transcribing it: is there audio, and how long is it."""
+"""Reading recordings: is there audio, how long is it, and its samples as a bounded stream."""
 
 from __future__ import annotations
 
 import wave
+from collections.abc import Iterator
 
 import av
+import numpy as np
 
-from .engines.base import AudioError
+from .engines.base import SAMPLE_RATE, AudioError
 
 
 def probe_duration(path: str) -> float:
@@ -54,3 +56,50 @@ def check_complete(declared: float, decoded: float) -> None:
         raise AudioError(
             f"truncated: {decoded:.1f} s of audio decoded but the file declares {declared:.1f} s "
             "(repair or re-export it; a changed file is transcribed again automatically)")
+
+
+def stream_samples(path: str, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """The recording as 16 kHz mono float32, `block_seconds` at a time, however long it is.
+
+    faster-whisper's decode_audio returns the whole file as one array (about 230 MB an hour
+    before any model work); this yields blocks of the same samples instead, so memory stays
+    bounded. Damaged packets are skipped like decode_audio does; a file that cannot be opened or
+    decoded at all raises AudioError.
+    """
+    resampler = av.audio.resampler.AudioResampler(format="flt", layout="mono",
+                                                  rate=SAMPLE_RATE)
+    block = int(block_seconds * SAMPLE_RATE)
+    pending: list[np.ndarray] = []
+    held = 0
+    try:
+        with av.open(path, metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise AudioError("the file has no audio stream")
+            for frame in _decoded_frames(container):
+                for resampled in resampler.resample(frame):
+                    pending.append(resampled.to_ndarray().reshape(-1))
+                    held += pending[-1].size
+                if held >= block:
+                    yield np.concatenate(pending)
+                    pending, held = [], 0
+            for resampled in resampler.resample(None):  # flush the resampler's tail
+                pending.append(resampled.to_ndarray().reshape(-1))
+    except av.error.PermissionError:
+        raise PermissionError("permission denied (check the file's owner and mode)") from None
+    except av.error.FFmpegError as error:
+        raise AudioError(f"cannot decode audio ({_describe(error)})") from None
+    if pending:
+        yield np.concatenate(pending)
+
+
+def _decoded_frames(container: av.container.InputContainer) -> Iterator[av.AudioFrame]:
+    frames = container.decode(audio=0)
+    while True:
+        try:
+            frame = next(frames)
+        except StopIteration:
+            return
+        except av.error.InvalidDataError:
+            continue  # one damaged packet; the truncation check catches real losses
+        frame.pts = None  # the resampler must not insist on continuous timestamps
+        yield frame

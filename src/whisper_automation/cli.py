@@ -16,7 +16,7 @@ from .settings import SettingError, Settings, field_by_name, load_settings, mark
 LOGGING = ("log_level", "log_format")
 QUEUE = ("queue_name", "sqs_endpoint_url", "endpoint_url", "region")
 ENGINE = ("engine", "model", "language", "compute_type", "beam_size", "vad", "batch_size",
-          "threads")
+          "window_seconds", "recover_seconds", "threads")
 FILES = ("formats", "extensions")
 
 RUN_OPTIONS = ("workers", *ENGINE, *FILES, "stable_seconds", "visibility_timeout",

@@ -193,12 +193,21 @@ class Settings:
     beam_size: int = setting("WA_BEAM_SIZE", "5", "Beam search width (1 = greedy).",
                              _int_at_least(1))
     vad: bool = setting(
-        "WA_VAD", "true", "Skip silence with voice activity detection (faster-whisper).",
+        "WA_VAD", "true", "Skip silence with voice activity detection (needed to cut windows at "
+        "pauses and to find skipped speech).",
         _boolean)
     batch_size: int = setting(
         "WA_BATCH_SIZE", "0",
         "faster-whisper: chunks of one file decoded together (batched pipeline); 0 = in turn.",
         _int_at_least(0))
+    window_seconds: float = setting(
+        "WA_WINDOW_SECONDS", "120",
+        "Recordings are decoded and transcribed in windows this long (cut at a pause): "
+        "memory stays flat however long a recording is.", _float_at_least(60))
+    recover_seconds: float = setting(
+        "WA_RECOVER_SECONDS", "5",
+        "Speech the VAD hears but no word covers, this long or longer, is transcribed again "
+        "on its own; 0 = off.", _float_at_least(0))
     formats: tuple[str, ...] = setting(
         "WA_FORMATS", "txt,vtt,srt", "Output formats: txt, vtt, srt, tsv, json or all.",
         _formats)

@@ -40,12 +40,16 @@ class EngineOptions:
     vad: bool
     threads: int
     batch_size: int = 0  # faster-whisper's batched pipeline; 0 = file by file
+    window_seconds: float = 120.0  # the pipeline's window: bounds memory (see pipeline.py)
+    recover_seconds: float = 5.0  # speech with no word this long is transcribed again; 0 = off
 
     @classmethod
     def from_settings(cls, settings: Settings, threads: int) -> EngineOptions:
         return cls(model=settings.model, language=settings.language,
                    compute_type=settings.compute_type, beam_size=settings.beam_size,
-                   vad=settings.vad, threads=threads, batch_size=settings.batch_size)
+                   vad=settings.vad, threads=threads, batch_size=settings.batch_size,
+                   window_seconds=settings.window_seconds,
+                   recover_seconds=settings.recover_seconds)
 
 
 @dataclass
@@ -86,8 +90,9 @@ class Engine(Protocol):
     def transcribe_speech(self, speech: Speech, prompt: str | None,
                           language: str | None) -> Transcript:
         """Segments with word timings for one window of speech. `prompt` is the text that came
-        before (None: decode without context, as when re-trying a skipped passage); `language`
-        None means detect it."""
+        before ("" at the start of a recording), and the engine conditions each of its 30 s
+        windows on the text before it as Whisper does; None means without any context, as when
+        a skipped passage is tried again. `language` None means detect it."""
         ...
 
     def describe(self) -> dict: ...

@@ -1,7 +1,9 @@
 """openai-whisper: the reference engine, fp32 on CPU (fp16 is GPU only).
 
 It imports torch, so it is only imported when chosen. A model is a name that openai-whisper
-downloads (tiny.en, base, small, ...) or a path to a .pt checkpoint.
+downloads (tiny.en, base, small, ...) or a path to a .pt checkpoint. Like every engine it is
+given one window of speech at a time by the pipeline (pipeline.py), decoded by PyAV rather than
+by the ffmpeg program, so its memory is bounded the same way.
 """
 
 from __future__ import annotations
@@ -9,9 +11,8 @@ from __future__ import annotations
 import torch
 import whisper
 
-from .base import AudioError, EngineOptions, result_from_segments
-
-SAMPLE_RATE = 16_000
+from ..pipeline import transcribe_file
+from .base import EngineOptions, Speech, Transcript
 
 
 class OpenAIWhisperEngine:
@@ -26,23 +27,28 @@ class OpenAIWhisperEngine:
 
     def describe(self) -> dict:
         return {"engine": self.name, "model": self.model, "compute_type": "float32",
-                "beam_size": self.options.beam_size, "threads": self.options.threads}
+                "beam_size": self.options.beam_size, "threads": self.options.threads,
+                "window_seconds": self.options.window_seconds,
+                "recover_seconds": self.options.recover_seconds}
 
     def transcribe(self, audio_path: str) -> dict:
-        try:
-            audio = whisper.load_audio(audio_path)
-        except RuntimeError as error:
-            raise AudioError(f"cannot decode audio ({str(error).strip()[-300:]})") from None
-        if audio.size == 0:
-            raise AudioError("no decodable audio in the file")
+        return transcribe_file(self, audio_path)
+
+    def transcribe_speech(self, speech: Speech, prompt: str | None,
+                          language: str | None) -> Transcript:
         beam = self.options.beam_size
         # Same decoding as openai-whisper's CLI: beam search when beam > 1, best_of 5 for the
-        # temperature fallback, conditioned on the previous text.
+        # temperature fallback, conditioned on the previous text (unless there is none).
         output = self._model.transcribe(
-            audio, language=self.options.language, fp16=False, verbose=None,
-            beam_size=beam if beam > 1 else None, best_of=5)
-        segments = [{"id": s["id"], "start": round(float(s["start"]), 3),
-                     "end": round(float(s["end"]), 3), "text": s["text"],
-                     "avg_logprob": s["avg_logprob"], "no_speech_prob": s["no_speech_prob"]}
+            speech.audio, language=language, fp16=False, verbose=None,
+            beam_size=beam if beam > 1 else None, best_of=5, word_timestamps=True,
+            initial_prompt=prompt or None, condition_on_previous_text=prompt is not None)
+        segments = [{"start": round(float(s["start"]), 3), "end": round(float(s["end"]), 3),
+                     "text": s["text"], "avg_logprob": s["avg_logprob"],
+                     "no_speech_prob": s["no_speech_prob"],
+                     "words": [{"word": w["word"], "start": round(float(w["start"]), 3),
+                                "end": round(float(w["end"]), 3),
+                                "probability": round(float(w["probability"]), 3)}
+                               for w in s.get("words", [])]}
                     for s in output["segments"]]
-        return result_from_segments(segments, output["language"], audio.size / SAMPLE_RATE)
+        return Transcript(segments, output["language"])

@@ -1,0 +1,127 @@
+"""Whole recordings through any engine: bounded memory, silences skipped, nothing silently lost.
+
+    stream decode -> windows cut at pauses -> VAD speech joined -> engine -> recording's clock
+                  -> gaps (speech with no word) transcribed again alone -> one seamless result
+
+The engines only ever see one window of speech (engines.base.Speech), so a worker's memory
+depends on WA_WINDOW_SECONDS, not on the recording's length: an hour-long reading costs what a
+five-minute one does. Every engine gets the same decoding (PyAV), the same VAD and the same
+check for skipped speech, so they differ only in how they decode Whisper.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from .audio import stream_samples
+from .coverage import WORD_SLACK_SECONDS, Gap, covered_spans, find_gaps, words_inside
+from .engines.base import AudioError, Engine, result_from_segments, split_long_segments
+from .windows import Region, TimeMap, Window, cut_windows, join_speech
+
+log = logging.getLogger(__name__)
+
+PROMPT_CHARACTERS = 400  # text carried into the next window as context, as Whisper does
+
+
+@dataclass
+class Coverage:
+    """How much of the detected speech the transcript covers, kept in the done record."""
+
+    speech_seconds: float = 0.0
+    gaps_found: int = 0
+    recovered_seconds: float = 0.0
+    uncovered: list[Region] = field(default_factory=list)
+    uncovered_seconds: float = 0.0
+    windows: int = 0
+
+    def to_dict(self) -> dict:
+        return {"speech_seconds": round(self.speech_seconds, 2), "gaps_found": self.gaps_found,
+                "recovered_seconds": round(self.recovered_seconds, 2),
+                "uncovered_seconds": round(self.uncovered_seconds, 2),
+                "uncovered": [[round(start, 2), round(end, 2)] for start, end in self.uncovered],
+                "windows": self.windows}
+
+
+def transcribe_file(engine: Engine, audio_path: str) -> dict:
+    """Transcribe one recording with `engine`, window by window; whisper's result shape plus
+    a "coverage" entry. Raises AudioError when the file holds no decodable audio."""
+    options = engine.options  # type: ignore[attr-defined]
+    segments: list[dict] = []
+    coverage = Coverage()
+    language = options.language
+    prompt = ""  # with context, though nothing came before (None would mean without context)
+    duration = 0.0
+    for window in cut_windows(stream_samples(audio_path), options.window_seconds, options.vad):
+        coverage.windows += 1
+        duration = window.offset + window.seconds
+        found, language = _transcribe_window(engine, window, prompt, language, coverage)
+        if options.vad and options.recover_seconds:
+            found += _recover_gaps(engine, window, found, language, options.recover_seconds,
+                                   coverage)
+            found.sort(key=lambda segment: segment["start"])
+        segments += found
+        prompt = "".join(segment["text"] for segment in found)[-PROMPT_CHARACTERS:] or prompt
+    if duration == 0.0:
+        raise AudioError("no decodable audio in the file")
+    result = result_from_segments(split_long_segments(segments), language or "", duration)
+    result["coverage"] = coverage.to_dict()
+    return result
+
+
+def _transcribe_window(engine: Engine, window: Window, prompt: str | None,
+                       language: str | None, coverage: Coverage) -> tuple[list[dict], str | None]:
+    speech, clock = join_speech(window.audio, window.regions, window.offset)
+    coverage.speech_seconds += speech.seconds
+    if not speech.audio.size:
+        return [], language
+    transcript = engine.transcribe_speech(speech, prompt, language)
+    return [_on_clock(segment, clock) for segment in transcript.segments], transcript.language
+
+
+def _recover_gaps(engine: Engine, window: Window, segments: list[dict], language: str | None,
+                  min_seconds: float, coverage: Coverage) -> list[dict]:
+    """Transcribe each stretch of speech that has no word again, alone and without the previous
+    text as prompt (a prompt is what lets Whisper skip ahead); return the words it adds."""
+    regions = [(window.offset + start, window.offset + end) for start, end in window.regions]
+    added: list[dict] = []
+    for gap in find_gaps(regions, covered_spans(segments), min_seconds):
+        coverage.gaps_found += 1
+        recovered = words_inside(_transcribe_gap(engine, window, gap, language),
+                                 gap.start, gap.end)
+        left = find_gaps(gap.pieces, covered_spans(recovered), 0.0)
+        left_seconds = sum(piece.speech_seconds for piece in left)
+        coverage.recovered_seconds += gap.speech_seconds - left_seconds
+        still = [piece for piece in left if piece.speech_seconds >= min_seconds]
+        coverage.uncovered += [(piece.start, piece.end) for piece in still]
+        coverage.uncovered_seconds += sum(piece.speech_seconds for piece in still)
+        log.info("recovered %.1f of %.1f s of skipped speech at %.1f-%.1f s",
+                 gap.speech_seconds - left_seconds, gap.speech_seconds, gap.start, gap.end)
+        added += recovered
+    return added
+
+
+def _transcribe_gap(engine: Engine, window: Window, gap: Gap, language: str | None) -> list[dict]:
+    # A little audio either side, so a word at the gap's edge is heard whole; what falls outside
+    # the gap is dropped afterwards (words_inside), so nothing is written twice.
+    start = gap.start - window.offset - WORD_SLACK_SECONDS
+    end = gap.end - window.offset + WORD_SLACK_SECONDS
+    pieces = [(max(start, region_start), min(end, region_end))
+              for region_start, region_end in window.regions
+              if region_start < end and region_end > start]
+    speech, clock = join_speech(window.audio, pieces, window.offset)
+    if not speech.audio.size:
+        return []
+    transcript = engine.transcribe_speech(speech, None, language)
+    return [_on_clock(segment, clock) for segment in transcript.segments]
+
+
+def _on_clock(segment: dict, clock: TimeMap) -> dict:
+    """A segment with its times (and its words' times) on the recording's clock."""
+    moved = dict(segment, start=clock.to_original(segment["start"]),
+                 end=clock.to_original(segment["end"], is_end=True))
+    if segment.get("words"):
+        moved["words"] = [dict(word, start=clock.to_original(word["start"]),
+                               end=clock.to_original(word["end"], is_end=True))
+                          for word in segment["words"]]
+    return moved

@@ -1,0 +1,103 @@
+"""The pipeline: windows, the recording's clock, and recovery of skipped speech, with a scripted
+engine standing in for Whisper (the real engines are exercised in tests/integration)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.audio import JFK, join_with_pauses, samples_of, write_wav
+from whisper_automation.engines.base import AudioError, EngineOptions, Speech, Transcript
+from whisper_automation.pipeline import transcribe_file
+
+SKIPPED_SECONDS = 8.0
+
+
+class SkippingEngine:
+    """Hears a word every half second of the speech it is given, but when decoding in context
+    (a prompt) it skips the first SKIPPED_SECONDS, as Whisper sometimes does."""
+
+    name = "scripted"
+    model = "none"
+
+    def __init__(self, **options: float) -> None:
+        self.options = EngineOptions("none", "en", "int8", 1, True, 1, **options)
+        self.calls: list[tuple[float, str | None]] = []
+
+    def transcribe_speech(self, speech: Speech, prompt: str | None,
+                          language: str | None) -> Transcript:
+        self.calls.append((speech.seconds, prompt))
+        skip = SKIPPED_SECONDS if prompt is not None else 0.0
+        words = [{"word": " w", "start": float(t), "end": float(t) + 0.4, "probability": 1.0}
+                 for t in np.arange(skip, speech.seconds - 0.4, 0.5)]
+        if not words:
+            return Transcript([], "en")
+        return Transcript([{"start": words[0]["start"], "end": words[-1]["end"],
+                            "text": " w" * len(words), "words": words}], "en")
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    audio, _ = join_with_pauses([samples_of(JFK)] * 16, pause_seconds=3.0)  # 222 s
+    return write_wav(tmp_path_factory.mktemp("audio") / "joined.wav", audio)
+
+
+def all_words(result: dict) -> list[dict]:
+    return [word for segment in result["segments"] for word in segment.get("words", [])]
+
+
+def test_skipped_speech_is_transcribed_again_without_context_and_spliced_in(
+        recording: Path) -> None:
+    engine = SkippingEngine(window_seconds=60.0, recover_seconds=5.0)
+    result = transcribe_file(engine, str(recording))
+    coverage = result["coverage"]
+    assert coverage["windows"] >= 4
+    assert coverage["gaps_found"] == coverage["windows"]  # each window's start was skipped
+    assert coverage["recovered_seconds"] >= 0.9 * coverage["windows"] * (SKIPPED_SECONDS - 0.5)
+    assert coverage["uncovered_seconds"] == 0.0
+    assert [prompt for _, prompt in engine.calls].count(None) == coverage["gaps_found"]
+
+
+def test_spliced_words_are_in_order_and_never_overlap(recording: Path) -> None:
+    result = transcribe_file(SkippingEngine(window_seconds=60.0), str(recording))
+    words = all_words(result)
+    starts = [word["start"] for word in words]
+    assert starts == sorted(starts)
+    for before, after in itertools.pairwise(words):
+        assert after["start"] >= before["end"] - 1e-6
+
+
+def test_words_sit_on_the_recordings_clock_inside_speech(recording: Path) -> None:
+    result = transcribe_file(SkippingEngine(window_seconds=60.0), str(recording))
+    assert result["duration"] == pytest.approx(16 * 11.0 + 15 * 3.0, abs=0.5)
+    # The pauses are 3 s of digital silence after each 11 s sentence: no word may start in them
+    # (the VAD pads speech by 0.4 s either side, so their edges may hold a word).
+    for word in all_words(result):
+        assert word["start"] <= result["duration"]
+        position = word["start"] % (11.0 + 3.0)
+        assert not 11.0 + 0.5 < position < 14.0 - 0.5, word
+
+
+def test_with_recovery_off_nothing_is_transcribed_twice(
+        recording: Path) -> None:
+    engine = SkippingEngine(window_seconds=60.0, recover_seconds=0.0)
+    result = transcribe_file(engine, str(recording))
+    assert result["coverage"]["gaps_found"] == 0
+    assert all(prompt is not None for _, prompt in engine.calls)
+
+
+def test_a_file_without_audio_is_an_audio_error(tmp_path: Path) -> None:
+    silent = tmp_path / "empty.wav"
+    write_wav(silent, np.zeros(0, dtype=np.float32))
+    with pytest.raises(AudioError):
+        transcribe_file(SkippingEngine(), str(silent))
+
+
+def test_text_that_is_not_audio_is_an_audio_error(tmp_path: Path) -> None:
+    fake = tmp_path / "notes.mp3"
+    fake.write_text("not audio at all")
+    with pytest.raises(AudioError):
+        transcribe_file(SkippingEngine(), str(fake))
