@@ -24,6 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import _pywhispercpp as whisper_cpp  # the binding's documented C-API module
 import numpy as np
 
+from ..pipeline import transcribe_file
 from .base import SAMPLE_RATE, EngineOptions, Speech, Transcript
 from .models import resolve_whispercpp_model
 
@@ -55,13 +56,10 @@ class WhisperCppEngine:
                 "threads": self.options.threads}
 
     def transcribe(self, audio_path: str) -> dict:
-        from ..pipeline import transcribe_file
-
         return transcribe_file(self, audio_path)
 
     def transcribe_speech(self, speech: Speech, prompt: str | None,
                           language: str | None) -> Transcript:
-        language = language or self.options.language
         audio = np.ascontiguousarray(speech.audio, dtype=np.float32)
         if len(audio) < MIN_SAMPLES:
             return Transcript(segments=[], language=language or "en")
@@ -103,7 +101,7 @@ class WhisperCppEngine:
             end = whisper_cpp.whisper_full_get_segment_t1(context, index) / CENTISECONDS
             words = group_words(self._tokens(index), start, max(start, end))
             if words:
-                segments.append({"id": len(segments), "start": round(start, 3),
+                segments.append({"start": round(start, 3),
                                  "end": round(max(start, end), 3),
                                  "text": "".join(word["word"] for word in words),
                                  "words": words})
