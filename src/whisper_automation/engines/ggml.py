@@ -264,12 +264,27 @@ def read_vocabulary(model_dir: Path) -> list[str]:
     return path.read_text(encoding="utf-8").split("\n")[:-1]
 
 
-# --- writing ------------------------------------------------------------------------------
+# --- writing and reading back ---------------------------------------------------------------
+
+HEADER_FIELDS = ("n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
+                 "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer", "n_mels", "ftype")
+
+
+def read_header(path: Path) -> dict[str, int]:
+    """The hyperparameters at the start of a ggml file (ConversionError if it is not one)."""
+    with Path(path).open("rb") as stream:
+        raw = stream.read(4 * (1 + len(HEADER_FIELDS)))
+    if len(raw) < 4 * (1 + len(HEADER_FIELDS)) or struct.unpack_from("<i", raw)[0] != GGML_MAGIC:
+        raise ConversionError(f"{path}: not a whisper.cpp ggml model file "
+                              "(it does not start with the ggml magic)")
+    return dict(zip(HEADER_FIELDS, struct.unpack_from(f"<{len(HEADER_FIELDS)}i", raw, 4),
+                    strict=True))
+
 
 
 def write_ggml(stream: BinaryIO, header: dict[str, int], filters: np.ndarray,
                tokens: list[bytes], state: dict[str, np.ndarray]) -> None:
-    stream.write(struct.pack("<12i", GGML_MAGIC, *header.values()))
+    stream.write(struct.pack("<12i", GGML_MAGIC, *(header[name] for name in HEADER_FIELDS)))
     stream.write(struct.pack("<2i", *filters.shape))
     stream.write(filters.astype("<f4").tobytes())
     stream.write(struct.pack("<i", len(tokens)))

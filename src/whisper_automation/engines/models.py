@@ -34,7 +34,6 @@ class ModelUnavailable(ValueError):
     """The model cannot be found or made on this machine; the message says what to do."""
 
 
-GGML_MAGIC_BYTES = (0x67676D6C).to_bytes(4, "little")
 CONVERT_COMMAND = "python -m whisper_automation.engines.ggml CT2_MODEL_DIR OUTPUT.bin"
 
 
@@ -56,15 +55,16 @@ def source_ct2_model(model: str) -> Path:
 def resolve_whispercpp_model(model: str, cache_dir: Path | None = None) -> Path:
     """A ggml file for `model`: the file itself, or a cached conversion of a CTranslate2 model
     (made on first use, atomically, and reused while the source is unchanged)."""
+    from .ggml import FORMAT_VERSION, ConversionError, convert, read_header
+
     path = Path(model).expanduser()
     if path.is_file():
-        with path.open("rb") as stream:
-            if stream.read(4) != GGML_MAGIC_BYTES:
-                raise ModelUnavailable(f"{model}: not a whisper.cpp ggml model file "
-                                       "(it does not start with the ggml magic)")
+        try:
+            read_header(path)
+        except ConversionError as error:
+            raise ModelUnavailable(str(error)) from None
         return path
     source = source_ct2_model(model)
-    from .ggml import FORMAT_VERSION, convert
 
     weights = (source / "model.bin").resolve()
     stat = weights.stat()

@@ -3,9 +3,12 @@ libgomp, nothing to compile). The model is a ggml file, or a CTranslate2 model c
 into a cache folder (models.resolve_whispercpp_model), so `tiny.en` works offline.
 
 Silence is the pipeline's job (its VAD hands over speech only), so whisper.cpp's own VAD stays
-off. Word timings come from whisper.cpp's token timestamps (the timestamp-token heuristic, not
-its DTW mode, which doubled the decoding time here), grouped into words the way the other
-engines return them: each word with its leading space.
+off. Word timings come from whisper.cpp's DTW token timestamps on the model's alignment heads,
+the method faster-whisper and openai-whisper use: each token's time is where the alignment
+moves past it, so a word ends at its last token's time and starts where the word before
+ended. (whisper.cpp's other token timestamps, a heuristic on timestamp-token probabilities,
+put the first words of jfk.flac inside 5 s of leading silence.) Words are grouped the way the
+other engines return them, each with its leading space.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import atexit
 import logging
 import os
 import weakref
+from typing import NamedTuple
 
 # libgomp (OpenMP, which the wheel's ggml uses) busy-waits between parallel regions by
 # default. Measured on a shared 2-core machine: 2 threads burnt 3x the CPU time of 1 and ran
@@ -26,11 +30,13 @@ import numpy as np
 
 from ..pipeline import transcribe_file
 from .base import SAMPLE_RATE, EngineOptions, Speech, Transcript
+from .ggml import read_header
 from .models import resolve_whispercpp_model
 
 log = logging.getLogger(__name__)
 CENTISECONDS = 100.0
 MIN_SAMPLES = SAMPLE_RATE // 10  # whisper.cpp refuses input shorter than 100 ms
+LONE_WORD_SECONDS = 1.0  # longest first word when a segment has no other word to compare with
 _LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}  # ggml's WARN and ERROR; the rest DEBUG
 
 
@@ -43,7 +49,7 @@ class WhisperCppEngine:
         self.model_path = resolve_whispercpp_model(options.model)
         _route_library_logs()
         context = whisper_cpp.whisper_init_from_file_with_params(
-            str(self.model_path), whisper_cpp.whisper_context_default_params())
+            str(self.model_path), _context_parameters(read_header(self.model_path)))
         if context is None:
             raise RuntimeError(f"whisper.cpp could not load {self.model_path}")
         self._context = context
@@ -100,47 +106,87 @@ class WhisperCppEngine:
             start = whisper_cpp.whisper_full_get_segment_t0(context, index) / CENTISECONDS
             end = whisper_cpp.whisper_full_get_segment_t1(context, index) / CENTISECONDS
             words = group_words(self._tokens(index), start, max(start, end))
-            if words:
-                segments.append({"start": round(start, 3),
-                                 "end": round(max(start, end), 3),
+            if words:  # timed by its words, as faster-whisper times segments
+                segments.append({"start": words[0]["start"], "end": words[-1]["end"],
                                  "text": "".join(word["word"] for word in words),
                                  "words": words})
         return segments
 
-    def _tokens(self, segment: int) -> list[tuple[bytes, float, float, float]]:
-        """(bytes, start s, end s, probability) of the segment's text tokens."""
+    def _tokens(self, segment: int) -> list[Token]:
+        """The segment's text tokens (timestamps and other special tokens left out)."""
         context = self._context
         end_of_text = whisper_cpp.whisper_token_eot(context)
         tokens = []
         for index in range(whisper_cpp.whisper_full_n_tokens(context, segment)):
             data = whisper_cpp.whisper_full_get_token_data(context, segment, index)
-            if data.id >= end_of_text:  # timestamps and other special tokens
+            if data.id >= end_of_text:
                 continue
-            tokens.append((whisper_cpp.whisper_token_to_bytes(context, data.id),
-                           data.t0 / CENTISECONDS, data.t1 / CENTISECONDS, float(data.p)))
+            # DTW can fail on a token (t_dtw -1); the heuristic end stands in for it.
+            end = data.t_dtw if data.t_dtw >= 0 else data.t1
+            tokens.append(Token(whisper_cpp.whisper_token_to_bytes(context, data.id),
+                                end / CENTISECONDS, float(data.p)))
         return tokens
 
 
-def group_words(tokens: list[tuple[bytes, float, float, float]], segment_start: float,
-                segment_end: float) -> list[dict]:
+class Token(NamedTuple):
+    text: bytes
+    end: float  # seconds: where the alignment moves past this token
+    probability: float
+
+
+def group_words(tokens: list[Token], segment_start: float, segment_end: float) -> list[dict]:
     """Tokens into words: a token that starts with a space starts a word, the others (word
     pieces, punctuation) join the word before. Bytes are joined before decoding, as one
-    character can be split over two tokens. Times are kept inside the segment and in order."""
-    groups: list[list[tuple[bytes, float, float, float]]] = []
+    character can be split over two tokens. A word ends at its last token's time and starts
+    where the word before ended; the segment's first word starts no earlier than its end minus
+    twice the median length of the others (as openai-whisper trims a first word after a
+    pause)."""
+    groups: list[list[Token]] = []
     for token in tokens:
-        if not groups or token[0].startswith(b" "):
+        if not groups or token.text.startswith(b" "):
             groups.append([])
         groups[-1].append(token)
+    ends = np.maximum.accumulate([min(max(group[-1].end, segment_start), segment_end)
+                                  for group in groups]) if groups else []
+    durations = np.diff(ends)  # of the words after the first: the first may hold a pause
+    longest = 2 * float(np.median(durations)) if len(durations) else LONE_WORD_SECONDS
     words = []
-    for group in groups:
-        text = b"".join(token[0] for token in group).decode("utf-8", errors="replace")
-        if not text.strip():
-            continue
-        start = min(max(group[0][1], segment_start), segment_end)
-        end = min(max(group[-1][2], start), segment_end)
-        words.append({"word": text, "start": round(start, 3), "end": round(end, 3),
-                      "probability": round(sum(token[3] for token in group) / len(group), 3)})
+    for index, group in enumerate(groups):
+        text = b"".join(token.text for token in group).decode("utf-8", errors="replace")
+        end = float(ends[index])
+        start = float(ends[index - 1]) if index else max(segment_start, end - longest)
+        if text.strip():
+            words.append({"word": text, "start": round(start, 3), "end": round(end, 3),
+                          "probability": round(sum(t.probability for t in group) / len(group),
+                                               3)})
     return words
+
+
+# Alignment heads by model size (whisper.cpp's presets), chosen from the ggml file's header.
+_PRESETS = {4: "TINY", 6: "BASE", 12: "SMALL", 24: "MEDIUM"}
+
+
+def _context_parameters(header: dict[str, int]):
+    """Context parameters with DTW token timestamps on the model's alignment heads. DTW does
+    not run with flash attention, so that is off (measured: no slower here)."""
+    parameters = whisper_cpp.whisper_context_default_params()
+    parameters.use_gpu = False
+    parameters.flash_attn = False
+    parameters.dtw_token_timestamps = True
+    presets = whisper_cpp.whisper_alignment_heads_preset
+    english_only = header["n_vocab"] < 51865
+    layers = header["n_audio_layer"]
+    if layers in _PRESETS:
+        name = _PRESETS[layers] + ("_EN" if english_only else "")
+    elif layers == 32:
+        name = ("LARGE_V3_TURBO" if header["n_text_layer"] == 4 else
+                "LARGE_V3" if header["n_vocab"] >= 51866 else "LARGE_V2")
+    else:  # not a standard size: the top half of the decoder's heads, as openai-whisper does
+        parameters.dtw_aheads_preset = presets.WHISPER_AHEADS_N_TOP_MOST
+        parameters.dtw_n_top = max(1, header["n_text_layer"] // 2)
+        return parameters
+    parameters.dtw_aheads_preset = getattr(presets, f"WHISPER_AHEADS_{name}")
+    return parameters
 
 
 _routed = False
