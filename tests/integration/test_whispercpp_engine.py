@@ -99,15 +99,29 @@ def test_speech_is_timed_on_its_own_clock(cpp_engine) -> None:
     assert first_word["start"] >= 4.5, later.segments[0]
 
 
-def test_long_recording_word_error_rate_is_within_a_point_of_faster_whisper(
+def test_nothing_of_one_call_carries_into_the_next(cpp_engine) -> None:
+    # whisper.cpp keeps a call's last text as the next call's prompt unless told otherwise:
+    # the pipeline carries context itself, so the same speech must give the same words
+    # whatever was transcribed before. Greedy decoding: whisper.cpp's beam search is not
+    # bit-reproducible from call to call (rounding depends on where each beam sits in its
+    # shared KV cache, whisper.cpp PR #1947), so it cannot show a leak.
+    greedy = load_engine("whisper.cpp", _options(str(cpp_engine.model_path), beam_size=1))
+    speech = Speech(samples_of(JFK))
+    first = greedy.transcribe_speech(speech, "", "en").segments
+    greedy.transcribe_speech(Speech(samples_of(SAMPLES / LONG_PARTS[1])), "", "en")
+    assert greedy.transcribe_speech(speech, "", "en").segments == first
+
+
+def test_long_recording_word_error_rate_is_that_of_faster_whisper_within_noise(
         cpp_engine, faster_engine, long_recording: tuple[Path, str]) -> None:
-    # Same weights (float16 here, int8 there), same pipeline: the word error rates may differ
-    # by a word or two of decoding noise, not more. 2 points is 2 words of these 105, and
-    # tiny.en's absolute rate on this clear read speech was measured at 4-5 % (both engines).
+    # Same weights (float16 here, int8 there), same pipeline: the rates may differ by decoding
+    # noise (beam search in whisper.cpp is not even bit-reproducible), not by more. Measured:
+    # 3.1 % for both (4 of 127 words: "concern", "wood cutters", "mentioning"); allowed: 4 more
+    # words than faster-whisper, and never above 8 %, twice what tiny.en does on this speech.
     path, reference = long_recording
     cpp_wer = word_error_rate(reference, cpp_engine.transcribe(str(path))["text"])
     faster_wer = word_error_rate(reference, faster_engine.transcribe(str(path))["text"])
-    assert cpp_wer <= faster_wer + 0.02, (cpp_wer, faster_wer)
+    assert cpp_wer <= faster_wer + 0.03, (cpp_wer, faster_wer)
     assert cpp_wer <= 0.08, cpp_wer
 
 
@@ -143,10 +157,10 @@ def test_run_transcribes_a_folder_offline_with_tiny_en(tmp_path: Path) -> None:
     require((SAMPLES / "lj-speech").is_dir(), "the bundled samples")
     source, destination = SAMPLES / "lj-speech", tmp_path / "out"
     # An empty cache (so the converter runs, as on a fresh clone), and a proxy that refuses
-    # every connection: a download attempt would fail the run.
-    env = cli_environment(XDG_CACHE_HOME=str(tmp_path / "cache"),
-                          HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
-                          HF_HUB_OFFLINE="1")
+    # every connection beyond this machine: a download attempt would fail the run.
+    refused = "http://127.0.0.1:9"
+    env = cli_environment(XDG_CACHE_HOME=str(tmp_path / "cache"), HTTPS_PROXY=refused,
+                          HTTP_PROXY=refused, NO_PROXY="127.0.0.1,localhost,169.254.169.254")
     result = run_cli("run", str(source), str(destination), "--engine", "whisper.cpp",
                      env=env)
     assert result.returncode == 0, result.stderr

@@ -91,10 +91,14 @@ class WhisperCppEngine:
         params.beam_search = {"beam_size": beam, "patience": -1.0}
         params.greedy = {"best_of": 5}
         params.suppress_nst = True
-        # With a prompt (the text before this window) each 30 s piece is conditioned on the
-        # text before it, as in faster-whisper and openai-whisper; None decodes without context.
-        params.no_context = prompt is None
-        if prompt:
+        # whisper.cpp keeps the last text of a call for the next call (its "past prompt"), then
+        # conditions each 30 s piece on the text before it. Each call starts clean here
+        # (no_context clears the past, then the prompt is put in its place), as the pipeline
+        # carries the text across windows; None turns conditioning off for the whole call.
+        params.no_context = True
+        if prompt is None:
+            params.n_max_text_ctx = 0
+        elif prompt:
             params.initial_prompt = prompt
         params.language = (language or "auto") if self._multilingual else "en"
         return params
