@@ -59,7 +59,9 @@ class WhisperCppEngine:
     def describe(self) -> dict:
         return {"engine": self.name, "model": self.model, "model_file": str(self.model_path),
                 "compute_type": "float16", "beam_size": self.options.beam_size,
-                "threads": self.options.threads}
+                "vad": self.options.vad, "threads": self.options.threads,
+                "window_seconds": self.options.window_seconds,
+                "recover_seconds": self.options.recover_seconds}
 
     def transcribe(self, audio_path: str) -> dict:
         return transcribe_file(self, audio_path)
@@ -173,8 +175,7 @@ _PRESETS = {4: "TINY", 6: "BASE", 12: "SMALL", 24: "MEDIUM"}
 def _context_parameters(header: dict[str, int]):
     """Context parameters with DTW token timestamps on the model's alignment heads. DTW does
     not run with flash attention, so that is off (measured: no slower here)."""
-    parameters = whisper_cpp.whisper_context_default_params()
-    parameters.use_gpu = False
+    parameters = whisper_cpp.whisper_context_default_params()  # GPU if the build has one
     parameters.flash_attn = False
     parameters.dtw_token_timestamps = True
     presets = whisper_cpp.whisper_alignment_heads_preset
