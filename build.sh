@@ -38,7 +38,8 @@ apt_install() {
 }
 
 # --- the Python environment --------------------------------------------------------------
-# $1: the extras to install ("models" for running, "models,test,openai" for the tests).
+# $1: the extras to install ("models,whispercpp" for running, "models,whispercpp,test,openai"
+# for the tests).
 ensure_venv() {
     local extras="$1"
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
@@ -64,7 +65,7 @@ ensure_venv() {
 # --- commands ------------------------------------------------------------------------------
 cmd_local() {
     apt_install ffmpeg:ffmpeg
-    ensure_venv models
+    ensure_venv models,whispercpp
     local source="${1:-$REPO/samples}" destination="${2:-$REPO/transcripts}"
     say "transcribing $source -> $destination"
     "$VENV/bin/whisper-automation" run "$source" "$destination" "${@:3}"
@@ -73,7 +74,7 @@ cmd_local() {
 cmd_test() {
     apt_install ffmpeg:ffmpeg docker-compose:docker-compose chromium:chromium \
         chromedriver:chromium-driver
-    ensure_venv models,test,openai
+    ensure_venv models,whispercpp,test,openai
     say "installing LocalStack host mode (own Python >= 3.12 venv)"
     scripts/localstack.sh install
     say "lint"
@@ -89,7 +90,7 @@ cmd_test() {
 
 cmd_bench() {
     apt_install ffmpeg:ffmpeg /usr/bin/time:time
-    ensure_venv models,test,openai,bench
+    ensure_venv models,whispercpp,test,openai,bench
     say "benchmark (scripts/benchmark.py $*)"
     "$VENV/bin/python" scripts/benchmark.py "$@"
 }

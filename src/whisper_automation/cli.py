@@ -119,6 +119,7 @@ def director(source: str | None, destination: str | None, retry_failed: bool, wa
 @setting_options(WORKER_OPTIONS)
 def worker(**options: Any) -> None:
     """Take files from the queue and transcribe them until the queue stays empty."""
+    from .engines.models import ModelUnavailable
     from .lifecycle import ShutdownGuard
     from .worker import QueueUnavailable, run_worker
 
@@ -128,7 +129,7 @@ def worker(**options: Any) -> None:
     guard.install()
     try:
         run_worker(settings, guard)
-    except QueueUnavailable as error:
+    except (QueueUnavailable, ModelUnavailable) as error:
         raise click.ClickException(str(error)) from None
 
 

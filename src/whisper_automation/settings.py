@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any
 
-ENGINES = ("faster-whisper", "openai-whisper")
+ENGINES = ("faster-whisper", "openai-whisper", "whisper.cpp")
 FORMATS = ("txt", "vtt", "srt", "tsv", "json")
 COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32", "float16", "int8_float16", "default")
 LOG_FORMATS = ("text", "json")
@@ -180,10 +180,12 @@ class Settings:
     region: str = setting("AWS_DEFAULT_REGION", "us-east-1", "AWS region of the queue.", _text)
     engine: str = setting(
         "WA_ENGINE", "faster-whisper",
-        "Engine: faster-whisper (fast, default) or openai-whisper (reference).", _engine)
+        "Engine: faster-whisper (fast, default), openai-whisper (reference) or whisper.cpp.",
+        _engine)
     model: str = setting(
         "WA_MODEL", "tiny.en",
-        "Model name (tiny.en, base, small, ...) or a local model path.", _text)
+        "Model name (tiny.en, base, small, ...) or a local model path (whisper.cpp: a ggml "
+        "file, or a CTranslate2 model converted once).", _text)
     language: str | None = setting(
         "WA_LANGUAGE", "", "Spoken language code (en, fr, ...); empty = detect.", _optional_text)
     compute_type: str = setting(

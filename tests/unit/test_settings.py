@@ -57,7 +57,7 @@ def test_defaults_without_environment() -> None:
     [
         ("WA_BEAM_SIZE", "0", "a whole number >= 1"),
         ("WA_BEAM_SIZE", "five", "a whole number >= 1"),
-        ("WA_ENGINE", "whisper.cpp", "faster-whisper, openai-whisper"),
+        ("WA_ENGINE", "whisper-x", "faster-whisper, openai-whisper, whisper.cpp"),
         ("WA_FORMATS", "txt,docx", "txt, vtt, srt, tsv, json"),
         ("WA_FORMATS", " , ", "txt, vtt, srt, tsv, json"),
         ("WA_VAD", "maybe", "true, false"),

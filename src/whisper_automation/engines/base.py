@@ -102,6 +102,7 @@ class Engine(Protocol):
 BUILT_IN = {
     "faster-whisper": "whisper_automation.engines.faster:FasterWhisperEngine",
     "openai-whisper": "whisper_automation.engines.openai:OpenAIWhisperEngine",
+    "whisper.cpp": "whisper_automation.engines.whispercpp:WhisperCppEngine",
 }
 
 
