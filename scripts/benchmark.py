@@ -120,10 +120,11 @@ def ctranslate2_cli(files: list[Path], output: Path, models: Models,
 
 
 def whisper_cpp_cli(files: list[Path], output: Path, models: Models) -> list[str]:
+    # pwcpp writes FILE.txt beside each recording and cannot be given a beam (its --beam_search
+    # takes a dict it cannot parse from the command line): its default decoding, greedy.
     return [str(VENV_BIN / "pwcpp"), *map(str, files), "-m", str(models.ggml),
-            "--n_threads", str(THREADS), "--language", "en", "--beam_search",
-            "{\"beam_size\": 5, \"patience\": -1.0}", "-otxt", "-ovtt", "-osrt",
-            "--output_dir", str(output)]
+            "--n_threads", str(THREADS), "--language", "en", "--print_progress", "False",
+            "-otxt", "-ovtt", "-osrt"]
 
 
 def project(*options: str) -> Callable[[list[Path], Path, Models], list[str]]:
@@ -222,10 +223,10 @@ def prepare_models(cache: Path) -> Models:
 def ggml_model() -> Path | None:
     """whisper.cpp's tiny.en, converted from the same CTranslate2 weights by the project."""
     try:
-        from whisper_automation.engines.ggml import resolve_ggml_model
+        from whisper_automation.engines.models import resolve_whispercpp_model
     except ImportError:
         return None
-    return Path(resolve_ggml_model("tiny.en"))
+    return Path(resolve_whispercpp_model("tiny.en"))
 
 
 def openai_checkpoint(name: str, ct2_dir: Path, cache: Path) -> Path:
@@ -305,7 +306,8 @@ def run_variant(variant: str, models: Models, workload: Workload, root: Path) ->
               file=sys.stderr)
     hypotheses, missing = {}, []
     for recording in workload.recordings:
-        transcript = find_transcript(output, recording.name)
+        transcript = find_transcript(output, recording.name) or find_transcript(
+            source, recording.name)
         hypotheses[recording.name] = transcript.read_text(encoding="utf-8") if transcript else ""
         if transcript is None:
             missing.append(recording.name)
@@ -317,7 +319,7 @@ def run_variant(variant: str, models: Models, workload: Workload, root: Path) ->
 
 
 def find_transcript(output: Path, name: str) -> Path | None:
-    """The tool's .txt for a recording: STEM.txt (every tool here) or NAME.txt (pwcpp)."""
+    """The tool's .txt for a recording: STEM.txt (in OUT) or NAME.txt (pwcpp, beside it)."""
     for candidate in (output / (Path(name).stem + ".txt"), output / (name + ".txt")):
         if candidate.exists():
             return candidate
