@@ -15,7 +15,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from . import layout
-from .engines.base import AudioError
 from .layout import DONE, FAILED
 from .presence import read_presence
 from .queue import WorkQueue, sqs_client
@@ -146,8 +145,9 @@ def estimate_audio(source: Storage, keys: list[str],
 
 
 def _probe(source: Storage, key: str) -> float | None:
-    try:
-        from .audio import probe_duration  # PyAV: absent from the slim director image
+    try:  # PyAV and numpy (the engines): absent from the slim director image
+        from .audio import probe_duration
+        from .engines.base import AudioError
     except ImportError:
         return None
     try:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SAMPLES, cli_environment, require, run_cli
+from tests.support.cli import REPO, SAMPLES, cli_environment, run_cli
+from tests.support.require import require
 from tests.support.stack import SHORT_CLIPS, Stack, wait_for
 
 pytestmark = pytest.mark.integration

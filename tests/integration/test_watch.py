@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES, cli_environment
+from tests.support.cli import SAMPLES, cli_environment
 from tests.support.counting_engine import read_calls
 from tests.support.stack import wait_for
 

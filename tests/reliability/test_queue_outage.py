@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.localstack_service import start_localstack, stop_localstack
-from tests.reliability.conftest import SHORT_CLIPS, outcome, wait_for
+from tests.support.localstack import start_localstack, stop_localstack
+from tests.support.stack import SHORT_CLIPS, outcome, wait_for
 
 pytestmark = pytest.mark.integration
 

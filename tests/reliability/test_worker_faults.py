@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES, cli_environment
-from tests.reliability.conftest import LAYOUT_DIR, SHORT_CLIPS, Stack, outcome, wait_for
+from tests.support.cli import SAMPLES, cli_environment
+from tests.support.stack import LAYOUT_DIR, SHORT_CLIPS, Stack, outcome, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -17,7 +18,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import SAMPLES, cli_environment
+from tests.support.cli import SAMPLES, cli_environment
 from tests.support.counting_engine import read_calls
 
 LAYOUT_DIR = ".whisper-automation"
@@ -159,3 +160,34 @@ def outcome(stack: Stack, expected: Iterable[str]) -> dict[str, int]:
             "lost": len(expected - stack.done_keys()),
             "duplicated": sum(1 for key in expected if calls[key] > 1),
             "partial": len(stack.partial_files())}
+
+
+class Watched:
+    """A running process whose output is collected as it comes, so a test can act on a log line
+    while the process goes on."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self._lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self._lines)
+
+    def wait_for_line(self, text: str, timeout: float = 300) -> None:
+        wait_for(lambda: text in self.output or self.process.poll() is not None, timeout,
+                 what=f"the process to log {text!r}")
+        assert text in self.output, self.output
+
+    def finish(self, timeout: float = 300) -> str:
+        """Wait for the process to exit; assert it exited cleanly; return its whole output."""
+        self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        assert self.process.returncode == 0, self.output
+        return self.output
