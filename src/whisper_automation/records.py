@@ -22,8 +22,8 @@ SCHEMA = 1
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What a worker learnt about one recording, as stored in a done record."""
+class Transcription:
+    """What a worker learnt transcribing one recording, as stored in its done record."""
 
     key: str
     version: Version
@@ -42,30 +42,30 @@ def write_outputs(destination: Storage, stem: str, result: dict, formats: Iterab
         destination.write_atomic(layout.output_key(stem, fmt), render(result, fmt))
 
 
-def write_done(destination: Storage, outcome: Outcome, formats: Iterable[str]) -> str:
+def write_done(destination: Storage, transcription: Transcription, formats: Iterable[str]) -> str:
     """Write every transcript, then the done record, then forget older versions and failures."""
     formats = tuple(formats)
-    write_outputs(destination, outcome.output_stem, outcome.result, formats)
+    write_outputs(destination, transcription.output_stem, transcription.result, formats)
     record = {
         "schema": SCHEMA,
-        "key": outcome.key,
-        "version": outcome.version.to_dict(),
-        "output_stem": outcome.output_stem,
+        "key": transcription.key,
+        "version": transcription.version.to_dict(),
+        "output_stem": transcription.output_stem,
         "formats": list(formats),
-        "engine": outcome.engine,
-        "model": outcome.model,
-        "options": outcome.options,
-        "worker": outcome.worker,
-        "audio_seconds": outcome.result.get("duration"),
-        "transcribe_seconds": round(outcome.transcribe_seconds, 3),
-        "started_at": outcome.started_at,
+        "engine": transcription.engine,
+        "model": transcription.model,
+        "options": transcription.options,
+        "worker": transcription.worker,
+        "audio_seconds": transcription.result.get("duration"),
+        "transcribe_seconds": round(transcription.transcribe_seconds, 3),
+        "started_at": transcription.started_at,
         "finished_at": time.time(),
-        "result": outcome.result,
+        "result": transcription.result,
     }
-    name = layout.record_key(DONE, outcome.key, outcome.version)
+    name = layout.record_key(DONE, transcription.key, transcription.version)
     destination.write_atomic(name, _encode(record))
-    _remove_other_versions(destination, DONE, outcome.key, keep=name)
-    _remove_other_versions(destination, FAILED, outcome.key, keep=None)
+    _remove_other_versions(destination, DONE, transcription.key, keep=name)
+    _remove_other_versions(destination, FAILED, transcription.key, keep=None)
     return name
 
 

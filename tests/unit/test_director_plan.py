@@ -14,7 +14,7 @@ from whisper_automation import records
 from whisper_automation.director import make_plan
 from whisper_automation.layout import DONE, FAILED, STATE_DIR, Version, record_key
 from whisper_automation.messages import Job
-from whisper_automation.records import Outcome, list_records, read_record, write_done
+from whisper_automation.records import Transcription, list_records, read_record, write_done
 from whisper_automation.settings import Settings, load_settings
 from whisper_automation.storage import LocalStorage
 from whisper_automation.writers import render
@@ -48,7 +48,7 @@ class Trees:
 
     def done(self, key: str, stem: str, formats: tuple[str, ...] = ("txt", "srt"),
              version: Version | None = None) -> str:
-        outcome = Outcome(key=key, version=version or self.version(key), output_stem=stem,
+        outcome = Transcription(key=key, version=version or self.version(key), output_stem=stem,
                           result=RESULT, engine="stub", model="m", options={"beam": 1},
                           transcribe_seconds=0.5, worker="w1", started_at=1.0)
         return write_done(self.destination, outcome, formats)
