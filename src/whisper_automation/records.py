@@ -4,14 +4,21 @@ A done record holds the full transcription result, so a newly requested format i
 it without transcribing again. It is written after every transcript, so its presence means all
 outputs were complete at that moment. Both kinds carry the recording's version in their name
 (see layout.record_key), which lets the director diff source and destination by listing alone.
+
+Cost per file, whatever the number of recordings: a worker looks its file's record up by its
+exact name and writes it by its exact name (plus one delete of a failure of the same version);
+it never lists. Records of versions that are no longer current are harmless (only the current
+version's record counts) and are swept by the director, which lists every record anyway.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
 
 from . import layout
 from .layout import DONE, FAILED, Version
@@ -64,8 +71,8 @@ def write_done(destination: Storage, transcription: Transcription, formats: Iter
     }
     name = layout.record_key(DONE, transcription.key, transcription.version)
     destination.write_atomic(name, _encode(record))
-    _remove_other_versions(destination, DONE, transcription.key, keep=name)
-    _remove_other_versions(destination, FAILED, transcription.key, keep=None)
+    # Done forgets a failure of this version (older versions' records: see sweep_stale).
+    destination.delete(layout.record_key(FAILED, transcription.key, transcription.version))
     return name
 
 
@@ -85,8 +92,11 @@ def write_failure(destination: Storage, key: str, version: Version | None, reaso
     }
     name = layout.record_key(FAILED, key, version)
     destination.write_atomic(name, _encode(record))
-    _remove_other_versions(destination, FAILED, key, keep=name)
     return name
+
+
+def is_done(destination: Storage, key: str, version: Version) -> bool:
+    return destination.exists(layout.record_key(DONE, key, version))
 
 
 def read_record(storage: Storage, name: str) -> dict | None:
@@ -99,23 +109,66 @@ def read_record(storage: Storage, name: str) -> dict | None:
         return None  # a damaged record counts as absent: the file is simply done again
 
 
-def list_records(storage: Storage, kind: str) -> dict[str, str]:
-    """{key: version token} for every record of one kind, from one listing."""
-    found: dict[str, str] = {}
-    for name in storage.list_keys(f"{layout.STATE_DIR}/{kind}/"):
+class FileState(Enum):
+    DONE = "done"
+    FAILED = "failed"  # failed for this version; not queued again unless --retry-failed
+    TO_DO = "to do"
+
+
+@dataclass
+class Records:
+    """Which versions of which recordings the destination holds a record of, from one listing
+    per kind. The one place that decides whether a recording is done, failed or to do."""
+
+    done: dict[str, set[str]] = field(default_factory=dict)    # key -> version tokens
+    failed: dict[str, set[str]] = field(default_factory=dict)
+
+    def state(self, key: str, token: str) -> FileState:
+        if token in self.done.get(key, ()):
+            return FileState.DONE
+        if token in self.failed.get(key, ()):
+            return FileState.FAILED
+        return FileState.TO_DO
+
+    def ever_failed(self, key: str) -> bool:
+        return key in self.failed
+
+    def stale(self, current: Mapping[str, str]) -> list[str]:
+        """Names of the records of recordings in `current` ({key: version token}) that no longer
+        count: other versions than the current one, and failures of a version now done."""
+        names = []
+        for kind, tokens_by_key in ((DONE, self.done), (FAILED, self.failed)):
+            for key, tokens in tokens_by_key.items():
+                if key not in current:
+                    continue  # a recording gone from the source keeps its records
+                superseded = {token for token in tokens if token != current[key]}
+                if kind == FAILED and self.state(key, current[key]) is FileState.DONE:
+                    superseded = set(tokens)
+                names += [layout.record_key_for_token(kind, key, token)
+                          for token in sorted(superseded)]
+        return names
+
+
+def read_records(storage: Storage) -> Records:
+    return Records(done=_tokens(storage, DONE), failed=_tokens(storage, FAILED))
+
+
+def _tokens(storage: Storage, kind: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = defaultdict(set)
+    for name in storage.list_keys(f"{layout.STATE_DIR}/{kind}"):
         parsed = layout.parse_record_key(kind, name)
         if parsed:
-            found[parsed[0]] = parsed[1]
-    return found
+            found[parsed[0]].add(parsed[1])
+    return dict(found)
 
 
-def _remove_other_versions(storage: Storage, kind: str, key: str, keep: str | None) -> None:
-    prefix = layout.record_prefix(kind, key)
-    folder = prefix.rpartition("/")[0] + "/"
-    for name in list(storage.list_keys(folder)):
-        parsed = layout.parse_record_key(kind, name) if name.startswith(prefix) else None
-        if parsed and parsed[0] == key and name != keep:
-            storage.delete(name)
+def sweep_stale(storage: Storage, names: Iterable[str]) -> int:
+    """Delete records that no longer count (Records.stale); return how many."""
+    count = 0
+    for name in names:
+        storage.delete(name)
+        count += 1
+    return count
 
 
 def _encode(record: dict) -> bytes:

@@ -15,12 +15,12 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from . import layout
-from .layout import DONE, FAILED
+from .layout import FAILED
 from .presence import read_presence
 from .queue import WorkQueue, sqs_client
-from .records import list_records, read_record
+from .records import FileState, read_record, read_records
 from .settings import TUNING, Settings
-from .storage import Storage, open_storage
+from .storage import Storage, StorageError, open_storage
 
 SCHEMA = 1
 
@@ -85,14 +85,14 @@ def build_status(found: dict[str, str], source: Storage, destination: Storage,
                  durations: dict[str, float] | None = None) -> Status:
     """Status of the recordings in `found` ({key: version token}) from the records, the workers'
     presence and the queue. `durations` caches probed audio lengths between calls."""
-    done = list_records(destination, DONE)
-    failed = list_records(destination, FAILED)
+    records = read_records(destination)
     status = Status(recordings=len(found), queue_error=queue_error)
     to_do: list[str] = []
     for key, token in found.items():
-        if done.get(key) == token:
+        state = records.state(key, token)
+        if state is FileState.DONE:
             status.done += 1
-        elif failed.get(key) == token:
+        elif state is FileState.FAILED:
             status.failed += 1
             status.failures.append(_failure(destination, key, token))
         else:
@@ -153,12 +153,12 @@ def _probe(source: Storage, key: str) -> float | None:
     try:
         with source.local_file(key) as path:
             return probe_duration(str(path))
-    except (AudioError, OSError, ValueError):
+    except (AudioError, StorageError, OSError, ValueError):
         return None
 
 
 def _failure(destination: Storage, key: str, token: str) -> dict:
-    record = read_record(destination, f"{layout.record_prefix(FAILED, key)}{token}.json") or {}
+    record = read_record(destination, layout.record_key_for_token(FAILED, key, token)) or {}
     return {"key": key, "reason": record.get("reason", "unknown"),
             "attempts": record.get("attempts", 0), "final": record.get("final", True),
             "failed_at": record.get("failed_at")}

@@ -20,16 +20,15 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
 
-from . import layout
 from .audio import check_complete, declared_duration
 from .cpu import available_cpus
 from .engines import AudioError, Engine, EngineOptions, load_engine
-from .layout import DONE, UnsafeKey
+from .layout import UnsafeKey
 from .lifecycle import Heartbeat, Shutdown, ShutdownGuard
 from .messages import BadMessage, Job, decode
 from .presence import Presence, WorkerState
 from .queue import Message, QueueError, WorkQueue
-from .records import Transcription, write_done, write_failure
+from .records import Transcription, is_done, write_done, write_failure
 from .settings import TUNING, Settings
 from .storage import Storage, StorageError, open_storage
 
@@ -218,8 +217,8 @@ def transcribe_job(context: WorkerContext, job: Job, message: Message,
     if problem:
         record_failure(context, job, message, problem, True, guard)
         return Outcome.FAILED
-    done = layout.record_key(DONE, job.key, job.version)
-    if with_storage_retry(context, guard, lambda: context.destination.exists(done)):
+    if with_storage_retry(context, guard,
+                          lambda: is_done(context.destination, job.key, job.version)):
         log.info("skip %s: already done", job.key)
         return Outcome.SKIPPED
     try:

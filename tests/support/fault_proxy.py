@@ -139,7 +139,7 @@ class FaultProxy:
                 status, headers, body = self._relay(request)
                 self._send(status, headers, body)
 
-            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_request  # noqa: N815
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_request
 
             def _read_body(self) -> bytes:
                 if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
