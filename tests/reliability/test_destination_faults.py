@@ -115,7 +115,7 @@ def test_full_destination_leaves_no_record_or_half_file_and_completes_later(
     # The operator stops the worker on the full disk and starts one where there is room.
     limited.process.send_signal(signal.SIGTERM)
     limited.finish(timeout=60)
-    wait_for(lambda: stack.queue_counts() == (1, 0), VISIBILITY + 30, interval=0.5,
+    wait_for(lambda: stack.queue_counts() == (1, 0), WAIT, interval=0.5,
              what="the kept message to become visible again")
     assert stack.calls()[KEY] == 1
     log = Watched(stack.start_worker()).finish()

@@ -16,7 +16,9 @@ happened. The proxy runs in the test process (threads), on a port the OS picks.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
 import threading
 import urllib.parse
 from collections import Counter
@@ -73,6 +75,7 @@ class FaultProxy:
         self._upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
         self._fault: Fault | None = None
         self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
         self.injected: Counter[str] = Counter()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -87,6 +90,10 @@ class FaultProxy:
     def __exit__(self, *_: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+        with self._lock:
+            for connection in self._connections:  # kept-alive clients: cut off too
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
 
     # --- switching faults ---
 
@@ -124,6 +131,18 @@ class FaultProxy:
             protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
             upstream: http.client.HTTPConnection | None = None
 
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    proxy._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with proxy._lock:
+                    proxy._connections.discard(self.connection)
+                if self.upstream is not None:
+                    self.upstream.close()
+                super().finish()
+
             def do_request(self) -> None:
                 request = Request(self.command, self.path,
                                   {k.lower(): v for k, v in self.headers.items()},
@@ -136,8 +155,11 @@ class FaultProxy:
                     self._send(fault.status, {"Content-Type": "application/xml"},
                                _error_body(fault.status))
                     return
-                status, headers, body = self._relay(request)
-                self._send(status, headers, body)
+                relayed = self._relay(request)
+                if relayed is None:  # LocalStack itself is not there: neither are we
+                    self.close_connection = True
+                    return
+                self._send(*relayed)
 
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_request
 
@@ -146,7 +168,7 @@ class FaultProxy:
                     return _read_chunked(self.rfile)
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-            def _relay(self, request: Request) -> tuple[int, dict[str, str], bytes]:
+            def _relay(self, request: Request) -> tuple[int, dict[str, str], bytes] | None:
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in HOP_BY_HOP}
                 headers["Content-Length"] = str(len(request.body))
@@ -164,7 +186,7 @@ class FaultProxy:
                         self.upstream.close()
                         self.upstream = None
                         if attempt:
-                            raise
+                            return None
                 out = {k: v for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP}
                 if request.method == "HEAD":
                     out["Content-Length"] = response.getheader("Content-Length") or "0"
