@@ -160,6 +160,7 @@ def make_stack(localstack, tmp_path: Path, tiny_model_dir: Path) -> Iterable[Cal
              s3_destination: bool = False, **settings: str) -> Stack:
         root = tmp_path / f"stack{len(stacks)}"
         source, destination, log = root / "in", root / "out", root / "engine.log"
+        source.mkdir(parents=True)
         for key in keys:
             (source / key).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(SAMPLES / key, source / key)
