@@ -261,9 +261,9 @@ class Tuning:
 
     long_poll_seconds: int = tunable(
         20, "Longest SQS receive wait (SQS's own maximum); shorter when an idle exit is near.")
-    queue_backoff_first_seconds: float = tunable(
+    retry_backoff_first_seconds: float = tunable(
         1.0, "First wait before retrying an unreachable queue or store; doubles each time.")
-    queue_backoff_max_seconds: float = tunable(
+    retry_backoff_max_seconds: float = tunable(
         30.0, "Longest wait between two retries of an unreachable queue or store.")
     aws_max_attempts: int = tunable(
         5, "Attempts botocore makes per AWS call (standard retry mode) before an error shows.")

@@ -156,10 +156,10 @@ def with_storage_retry(context: WorkerContext, guard: ShutdownGuard, call: Calla
 def retrying(call: Callable[[], T], errors: type[Exception], seconds: float,
              guard: ShutdownGuard, what: str,
              passing: Callable[[Exception], bool] = lambda _: True) -> T:
-    """Call until it returns, backing off (TUNING.queue_backoff_*) between tries of `errors`
+    """Call until it returns, backing off (TUNING.retry_backoff_*) between tries of `errors`
     that `passing` accepts, for up to `seconds`; raise Shutdown if asked to stop meanwhile."""
     deadline = time.monotonic() + seconds
-    delay = TUNING.queue_backoff_first_seconds
+    delay = TUNING.retry_backoff_first_seconds
     while True:
         try:
             return call()
@@ -169,7 +169,7 @@ def retrying(call: Callable[[], T], errors: type[Exception], seconds: float,
             log.warning("%s unreachable (%s); retrying in %.0f s", what, error, delay)
             if guard.requested.wait(delay):
                 raise Shutdown() from None
-            delay = min(delay * 2, TUNING.queue_backoff_max_seconds)
+            delay = min(delay * 2, TUNING.retry_backoff_max_seconds)
 
 
 def handle(context: WorkerContext, message: Message, guard: ShutdownGuard) -> Outcome:

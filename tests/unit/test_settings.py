@@ -15,8 +15,10 @@ from click.testing import CliRunner
 from whisper_automation.cli import main
 from whisper_automation.settings import (
     FORMATS,
+    TUNING,
     SettingError,
     Settings,
+    Tuning,
     load_settings,
     markdown_table,
     setting_fields,
@@ -253,3 +255,9 @@ def test_settings_are_frozen() -> None:
     settings = load_settings(environ={})
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.beam_size = 1  # type: ignore[misc]
+
+
+def test_every_fixed_tunable_has_a_doc_and_a_positive_value() -> None:
+    for item in dataclasses.fields(Tuning):
+        assert len(item.metadata.get("doc", "")) > 20, item.name
+        assert getattr(TUNING, item.name) > 0, item.name
