@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,9 @@ def run(source: str | None, destination: str | None, retry_failed: bool, **optio
 
     settings = build_settings(dict(options, source=source, destination=destination))
     _require_folders(settings)
-    sys.exit(run_pipeline(settings, retry_failed))
+    with store_errors_reported():
+        code = run_pipeline(settings, retry_failed)
+    sys.exit(code)
 
 
 @main.command()
@@ -109,9 +112,11 @@ def director(source: str | None, destination: str | None, retry_failed: bool, wa
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        watch_director(settings, stop, retry_failed)
+        with store_errors_reported():
+            watch_director(settings, stop, retry_failed)
         return
-    plan = run_director(settings, retry_failed)
+    with store_errors_reported():
+        plan = run_director(settings, retry_failed)
     click.echo(plan.summary())
 
 
@@ -174,7 +179,8 @@ def status(source: str | None, destination: str | None, as_json: bool, watch: bo
             server.server_close()
         return
     while True:
-        result = collect()
+        with store_errors_reported():
+            result = collect()
         text = result.to_json() if as_json else result.to_text()
         if watch:
             click.clear()
@@ -240,6 +246,19 @@ def show_settings(markdown: bool) -> None:
 
     for item in fields(Settings):
         click.echo(f"{item.metadata['env']:<24} = {getattr(settings, item.name)!r}")
+
+
+@contextmanager
+def store_errors_reported() -> Iterator[None]:
+    """A source, destination or queue that cannot be used ends the command with its reason, not
+    a traceback."""
+    from .queue import QueueError
+    from .storage import StorageError
+
+    try:
+        yield
+    except (StorageError, QueueError) as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _require_folders(settings: Settings) -> None:

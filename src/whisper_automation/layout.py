@@ -104,19 +104,14 @@ def output_key(stem: str, fmt: str) -> str:
     return f"{stem}.{fmt}"
 
 
-def record_prefix(kind: str, key: str) -> str:
-    """Prefix shared by every version's record of one key (used to remove old versions)."""
-    return f"{STATE_DIR}/{kind}/{key}#"
-
-
 def record_key(kind: str, key: str, version: Version) -> str:
     """Records carry the version in their name, so the director diffs by listing alone."""
     return record_name(kind, key, version.token())
 
 
 def record_name(kind: str, key: str, token: str) -> str:
-    """The record of one version, from the token a listing gave (see parse_record_key)."""
-    return f"{record_prefix(kind, key)}{token}.json"
+    """The one place that names records: `.whisper-automation/<kind>/<key>#<token>.json`."""
+    return f"{STATE_DIR}/{kind}/{key}#{token}.json"
 
 
 def parse_record_key(kind: str, record: str) -> tuple[str, str] | None:

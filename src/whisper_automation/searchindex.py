@@ -26,8 +26,8 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .layout import DONE, STATE_DIR
-from .records import list_records, read_done
+from .layout import STATE_DIR
+from .records import latest_done, read_done
 from .searchquery import to_fts_query
 from .storage import Storage
 
@@ -181,7 +181,7 @@ class SearchIndex:
              progress: Callable[[int, int], None] | None = None) -> SyncReport:
         """Bring the index up to the destination's done records, from one listing of them."""
         started = time.monotonic()
-        listing = list_records(destination, DONE)
+        listing = latest_done(destination)
         report = SyncReport(recordings=len(listing))
         # Records are read by a few threads: on S3 each is a request of its own.
         with self.connection() as connection, ThreadPoolExecutor(READERS) as readers:

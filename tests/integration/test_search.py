@@ -21,8 +21,7 @@ from tests.conftest import REPO, SAMPLES, cli_environment, require, run_cli
 from tests.support.browser import headless_chromium, missing_browser
 from tests.support.http import answers, free_port, request
 from tests.support.stack import wait_for
-from whisper_automation.layout import DONE
-from whisper_automation.records import list_records, read_done
+from whisper_automation.records import latest_done, read_done
 from whisper_automation.searchindex import format_clock
 from whisper_automation.statuspage import REFRESH_SECONDS
 from whisper_automation.storage import LocalStorage
@@ -43,7 +42,7 @@ class Transcribed:
     def segments(self, key: str) -> list[dict]:
         """The segments of a recording's done record, as the worker wrote them."""
         storage = LocalStorage(self.destination)
-        record = read_done(storage, key, list_records(storage, DONE)[key])
+        record = read_done(storage, key, latest_done(storage)[key])
         return record["result"]["segments"]
 
     def segment_with(self, key: str, words: str) -> dict:

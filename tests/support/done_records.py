@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from whisper_automation.layout import Version
-from whisper_automation.records import Outcome, write_done
+from whisper_automation.records import Transcription, write_done
 from whisper_automation.storage import Storage
 
 
@@ -15,7 +15,7 @@ def finish(destination: Storage, key: str, segments: list[tuple[float, float, st
               "duration": segments[-1][1] if segments else 0.0,
               "segments": [{"id": i, "start": s, "end": e, "text": " " + t}
                            for i, (s, e, t) in enumerate(segments)]}
-    write_done(destination, Outcome(key=key, version=Version(size=size, mtime_ns=size),
+    write_done(destination, Transcription(key=key, version=Version(size=size, mtime_ns=size),
                                     output_stem=key.rpartition(".")[0], result=result,
                                     engine="test", model="none", options={},
                                     transcribe_seconds=0.1, worker="w", started_at=0.0),

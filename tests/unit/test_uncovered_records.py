@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from whisper_automation.layout import Version
-from whisper_automation.records import Outcome, write_done
+from whisper_automation.records import Transcription, write_done
 from whisper_automation.status import build_status
 from whisper_automation.statuspage import render_html
 from whisper_automation.storage import LocalStorage
@@ -13,13 +13,13 @@ from whisper_automation.storage import LocalStorage
 VERSION = Version(size=10, mtime_ns=5)
 
 
-def outcome(uncovered_seconds: float) -> Outcome:
+def outcome(uncovered_seconds: float) -> Transcription:
     coverage = {"speech_seconds": 300.0, "gaps_found": 1, "recovered_seconds": 12.0,
                 "uncovered_seconds": uncovered_seconds,
                 "uncovered": [[61.0, 70.5]] if uncovered_seconds else [], "windows": 3}
     result = {"text": " hello", "language": "en", "duration": 300.0, "coverage": coverage,
               "segments": [{"id": 0, "start": 0.0, "end": 1.0, "text": " hello"}]}
-    return Outcome(key="evening/story.mp3", version=VERSION, output_stem="evening/story",
+    return Transcription(key="evening/story.mp3", version=VERSION, output_stem="evening/story",
                    result=result, engine="faster-whisper", model="tiny.en", options={},
                    transcribe_seconds=9.0, worker="w1", started_at=0.0)
 
