@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SAMPLES, cli_environment, require, run_cli
 from tests.support.browser import headless_chromium, missing_browser
+from tests.support.cli import REPO, SAMPLES, cli_environment, run_cli
 from tests.support.http import answers, free_port, request
+from tests.support.require import require
 from tests.support.stack import wait_for
 from whisper_automation.records import latest_done, read_done
 from whisper_automation.searchindex import format_clock

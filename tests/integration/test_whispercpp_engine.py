@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import SAMPLES, cli_environment, require, run_cli
 from tests.support.audio import join_with_pauses, samples_of, write_wav
+from tests.support.cli import SAMPLES, cli_environment, run_cli
 from tests.support.model_files import read_ggml
+from tests.support.require import require
 from tests.support.wer import references, word_error_rate
 from whisper_automation.engines import AudioError, EngineOptions, load_engine
 from whisper_automation.engines.base import Speech

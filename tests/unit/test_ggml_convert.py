@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import require
 from tests.support.model_files import read_ggml, small_whisper_variables, write_ct2_model
+from tests.support.require import require
 from whisper_automation.engines import ggml
 from whisper_automation.engines.ggml import (
     GGML_MAGIC,

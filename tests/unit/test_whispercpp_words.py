@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from tests.conftest import require
+from tests.support.require import require
 
 require(importlib.util.find_spec("_pywhispercpp") is not None,
         "pywhispercpp is not installed (the whispercpp extra)")
