@@ -80,9 +80,11 @@ cmd_test() {
     say "lint"
     "$VENV/bin/ruff" check src tests
     say "tests"
-    # The conftest starts LocalStack on 127.0.0.1 (a free port) and stops it by its pid.
+    # The conftest starts LocalStack on 127.0.0.1 (a free port, one per test process) and stops
+    # it by its pid. Most tests wait on workers, queues and timeouts rather than compute, so
+    # they run in WA_TEST_PROCESSES processes (pytest-xdist; -n 0 runs them in this one).
     local status=0
-    "$VENV/bin/python" -m pytest "$@" || status=$?
+    "$VENV/bin/python" -m pytest -n "${WA_TEST_PROCESSES:-4}" "$@" || status=$?
     # pytest's 5 means "no tests ran": that is a failure for us, never a pass.
     [ "$status" -eq 5 ] && die "no tests ran"
     return "$status"
