@@ -108,7 +108,7 @@ class WhisperCppEngine:
             params.n_max_text_ctx = 0
         elif prompt:
             params.initial_prompt = prompt
-        params.language = language or "auto" if self._multilingual else "en"
+        params.language = (language or "auto") if self._multilingual else "en"
         return params
 
     def _segments(self) -> list[dict]:
