@@ -77,12 +77,26 @@ class WhisperCppEngine:
         audio = np.ascontiguousarray(speech.audio, dtype=np.float32)
         if len(audio) < MIN_SAMPLES:
             return Transcript(segments=[], language=language or self._fixed_language)
+        if self._multilingual and not language:
+            language = self._detect_language(audio)
         params = self._parameters(prompt, language)
         code = whisper_cpp.whisper_full(self._context, params, audio, len(audio))
         if code != 0:
             raise RuntimeError(f"whisper.cpp failed to transcribe (code {code})")
         detected = whisper_cpp.whisper_lang_str(whisper_cpp.whisper_full_lang_id(self._context))
         return Transcript(segments=self._segments(), language=detected)
+
+    def _detect_language(self, audio: np.ndarray) -> str:
+        """The language of the first 30 s. Done here rather than with whisper.cpp's "auto":
+        its DTW step looks the language up by the name "auto", fails, and aligns the words
+        against a token sequence without the language token."""
+        context, threads = self._context, max(1, self.options.threads)
+        whisper_cpp.whisper_pcm_to_mel(context, audio, len(audio), threads)
+        probabilities = np.zeros(whisper_cpp.whisper_lang_max_id() + 1, dtype=np.float32)
+        found = whisper_cpp.whisper_lang_auto_detect(context, 0, threads, probabilities)
+        if found < 0:
+            raise RuntimeError("whisper.cpp could not detect the language")
+        return whisper_cpp.whisper_lang_str(found)
 
     def _parameters(self, prompt: str | None, language: str | None):
         beam = self.options.beam_size
@@ -108,7 +122,7 @@ class WhisperCppEngine:
             params.n_max_text_ctx = 0
         elif prompt:
             params.initial_prompt = prompt
-        params.language = (language or "auto") if self._multilingual else "en"
+        params.language = language if self._multilingual and language else "en"
         return params
 
     def _segments(self) -> list[dict]:
