@@ -2,6 +2,7 @@
 # whisper-automation's entry point.
 #   ./build.sh local [SRC DEST]   transcribe on this machine (default: the bundled samples)
 #   ./build.sh test [PYTEST ARGS] install what the tests need, then run the whole suite
+#   ./build.sh bench [ARGS]       the side-by-side benchmark (scripts/benchmark.py) with its peers
 #   ./build.sh build              build the director and worker images (Docker)
 #   ./build.sh deploy             start LocalStack, the director and the workers; re-run to resume
 #   ./build.sh status | logs      what the stack is doing | follow its logs
@@ -71,7 +72,8 @@ cmd_local() {
 }
 
 cmd_test() {
-    apt_install ffmpeg:ffmpeg docker-compose:docker-compose chromium:chromium
+    apt_install ffmpeg:ffmpeg docker-compose:docker-compose chromium:chromium \
+        chromedriver:chromium-driver
     ensure_venv models,whispercpp,test,openai
     say "installing LocalStack host mode (own Python >= 3.12 venv)"
     scripts/localstack.sh install
@@ -84,6 +86,13 @@ cmd_test() {
     # pytest's 5 means "no tests ran": that is a failure for us, never a pass.
     [ "$status" -eq 5 ] && die "no tests ran"
     return "$status"
+}
+
+cmd_bench() {
+    apt_install ffmpeg:ffmpeg /usr/bin/time:time
+    ensure_venv models,whispercpp,test,openai,bench
+    say "benchmark (scripts/benchmark.py $*)"
+    "$VENV/bin/python" scripts/benchmark.py "$@"
 }
 
 # --- Docker -------------------------------------------------------------------------------
@@ -147,7 +156,7 @@ cmd_images() {
 }
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -157,6 +166,7 @@ main() {
     case "$command" in
         local) cmd_local "$@" ;;
         test) cmd_test "$@" ;;
+        bench) cmd_bench "$@" ;;
         build) cmd_build ;;
         deploy) cmd_deploy ;;
         down) require_engine; compose down ;;

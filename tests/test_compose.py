@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose_stack import COMPOSE_FILE, REPO, compose_binary, resolved_config
-from tests.conftest import require
+from tests.support.compose import COMPOSE_FILE, REPO, compose_binary, resolved_config
+from tests.support.require import require
 from whisper_automation.settings import setting_fields
 
 # Variables that the code reads through boto3 rather than the settings table.

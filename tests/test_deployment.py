@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.compose_stack import compose_binary
-from tests.conftest import require
+from tests.support.compose import compose_binary
+from tests.support.require import require
 from whisper_automation.settings import setting_fields
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,11 +1,14 @@
-"""Command line: `run`, `director`, `worker` and `settings`. Options are generated from the
-settings table, so the help text, the env vars and the defaults are the table's own."""
+"""Command line: `run`, `director`, `worker`, `status`, `search` and `settings`. Options are
+generated from the settings table, so the help text, the env vars and the defaults are the
+table's own."""
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -83,7 +86,9 @@ def run(source: str | None, destination: str | None, retry_failed: bool, **optio
 
     settings = build_settings(dict(options, source=source, destination=destination))
     _require_folders(settings)
-    sys.exit(run_pipeline(settings, retry_failed))
+    with store_errors_reported():
+        code = run_pipeline(settings, retry_failed)
+    sys.exit(code)
 
 
 @main.command()
@@ -107,9 +112,11 @@ def director(source: str | None, destination: str | None, retry_failed: bool, wa
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        watch_director(settings, stop, retry_failed)
+        with store_errors_reported():
+            watch_director(settings, stop, retry_failed)
         return
-    plan = run_director(settings, retry_failed)
+    with store_errors_reported():
+        plan = run_director(settings, retry_failed)
     click.echo(plan.summary())
 
 
@@ -148,6 +155,7 @@ def status(source: str | None, destination: str | None, as_json: bool, watch: bo
     """Show recordings done, to do and failed, the queue, the live workers, throughput and an
     ETA. Read-only: it never receives or changes a queued message."""
     from .status import collect_status
+    from .storage import open_storage
 
     settings = build_settings(dict(options, source=source, destination=destination))
     _require_folders(settings)
@@ -157,9 +165,13 @@ def status(source: str | None, destination: str | None, as_json: bool, watch: bo
         return collect_status(settings, durations)
 
     if serve:
+        from .library import Library
+        from .searchindex import SearchIndex
         from .statuspage import make_server
 
-        server = make_server(collect, host, port)
+        library = Library(open_storage(settings.source), open_storage(settings.destination),
+                          SearchIndex.for_destination(settings.destination), settings.extensions)
+        server = make_server(collect, host, port, library)
         click.echo(f"status page on http://{host}:{server.server_address[1]}/ (Ctrl-C stops)")
         try:
             server.serve_forever()
@@ -167,7 +179,8 @@ def status(source: str | None, destination: str | None, as_json: bool, watch: bo
             server.server_close()
         return
     while True:
-        result = collect()
+        with store_errors_reported():
+            result = collect()
         text = result.to_json() if as_json else result.to_text()
         if watch:
             click.clear()
@@ -179,6 +192,46 @@ def status(source: str | None, destination: str | None, as_json: bool, watch: bo
             time.sleep(interval)
         except KeyboardInterrupt:
             return
+
+
+@main.command()
+@click.argument("destination")
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON list of hits (key, start, end, text, marked, matches, segment).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1),
+              help="Most hits to show, best first.")
+def search(destination: str, query: str, as_json: bool, limit: int) -> None:
+    """Find QUERY in every transcript of DESTINATION (a folder or s3://bucket/prefix): words
+    (all of them, any order), "a quoted phrase", prefix* - any case, accents optional. Each hit
+    is a recording, the start and end of the passage, and its text with the match marked."""
+    import json
+
+    from .searchindex import SearchIndex, SearchUnavailable, format_clock
+    from .storage import open_storage
+
+    if not destination.startswith("s3://") and not Path(destination).is_dir():
+        raise click.UsageError(f"{destination!r} is not a folder (give the transcripts' "
+                               f"destination, or an s3:// location)")
+    index = SearchIndex.for_destination(destination)
+
+    def progress(done: int, total: int) -> None:
+        if total >= 500:  # a first build over many records: say why it takes a while
+            click.echo(f"indexing transcripts: {done}/{total}", err=True)
+
+    try:
+        index.sync(open_storage(destination), progress)
+        hits = index.search(query, limit)
+    except SearchUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False, indent=1))
+        return
+    if not hits:
+        click.echo(f"no matches for {query}", err=True)
+    for hit in hits:
+        click.echo(f"{hit.key}  {format_clock(hit.start)}-{format_clock(hit.end)}  "
+                   f"{hit.marked()}")
 
 
 @main.command("settings")
@@ -193,6 +246,19 @@ def show_settings(markdown: bool) -> None:
 
     for item in fields(Settings):
         click.echo(f"{item.metadata['env']:<24} = {getattr(settings, item.name)!r}")
+
+
+@contextmanager
+def store_errors_reported() -> Iterator[None]:
+    """A source, destination or queue that cannot be used ends the command with its reason, not
+    a traceback."""
+    from .queue import QueueError
+    from .storage import StorageError
+
+    try:
+        yield
+    except (StorageError, QueueError) as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _require_folders(settings: Settings) -> None:

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 
 from .windows import Region
 
-WORD_SLACK_SECONDS = 0.5  # word timings are approximate: a word covers this much either side
-# An alignment gone astray can stretch one word over many seconds of speech it does not
-# contain; a spoken word rarely lasts longer than this, so that is all it covers.
-MAX_WORD_SECONDS = 2.0
+WORD_SLACK_SECONDS = 0.3  # word timings are approximate: a word covers this much either side
+# An alignment gone astray stretches a word over seconds of speech it does not contain (seen:
+# "a" lasting 3.2 s over the 7 words Whisper skipped after it). A spoken word rarely lasts
+# longer than about this, so that is all it covers, from where it starts.
+WORD_BASE_SECONDS = 0.35
+WORD_SECONDS_PER_LETTER = 0.12
 
 
 @dataclass
@@ -47,9 +49,15 @@ def covered_spans(segments: list[dict]) -> list[Region]:
         if not words:
             spans.append((segment["start"], segment["end"]))
         for word in words:
-            end = min(word["end"], word["start"] + MAX_WORD_SECONDS)
+            end = min(word["end"], word["start"] + plausible_seconds(word["word"]))
             spans.append((word["start"] - WORD_SLACK_SECONDS, end + WORD_SLACK_SECONDS))
     return merge(spans)
+
+
+def plausible_seconds(word: str) -> float:
+    """About the longest a reader takes to say this word."""
+    letters = sum(character.isalnum() for character in word)
+    return WORD_BASE_SECONDS + WORD_SECONDS_PER_LETTER * max(1, letters)
 
 
 def merge(spans: list[Region]) -> list[Region]:
@@ -97,18 +105,46 @@ def _any_between(covered: list[Region], start: float, end: float) -> bool:
     return any(span_start < end and span_end > start for span_start, span_end in covered)
 
 
-def words_inside(segments: list[dict], start: float, end: float) -> list[dict]:
+def is_stretched(word: dict) -> bool:
+    return word["end"] - word["start"] > plausible_seconds(word["word"])
+
+
+def widen(start: float, end: float, segments: list[dict]) -> Region:
+    """A gap grown over the stretched words that border it: such a word's timing is wrong, and
+    the speech Whisper skipped usually lies under it as much as in the gap itself."""
+    words = sorted((word for segment in segments for word in segment.get("words") or []),
+                   key=lambda word: word["start"])
+    before = [word for word in words if word["start"] < start]
+    while before and is_stretched(before[-1]):
+        start = min(start, before.pop()["start"])
+    after = [word for word in words if word["end"] > end and word["start"] >= start]
+    for word in after:
+        if not is_stretched(word):
+            break
+        end = max(end, word["end"])
+    return start, end
+
+
+def words_inside(segments: list[dict], start: float, end: float, keep: bool = True
+                 ) -> list[dict]:
     """The segments cut down to the words whose middle lies in [start, end) (segments without
-    word timings by their own middle): what a recovery pass adds, nothing it repeats."""
+    word timings by their own middle); with keep=False, to the words outside instead."""
     kept: list[dict] = []
     for segment in segments:
         words = segment.get("words")
         if not words:
-            if start <= (segment["start"] + segment["end"]) / 2 < end:
+            if (start <= (segment["start"] + segment["end"]) / 2 < end) == keep:
                 kept.append(segment)
             continue
-        inside = [word for word in words if start <= (word["start"] + word["end"]) / 2 < end]
-        if inside:
-            kept.append(dict(segment, start=inside[0]["start"], end=inside[-1]["end"],
-                             text="".join(word["word"] for word in inside), words=inside))
+        chosen = [word for word in words
+                  if (start <= (word["start"] + word["end"]) / 2 < end) == keep]
+        if len(chosen) == len(words):
+            kept.append(segment)
+        elif chosen:
+            kept.append(dict(segment, start=chosen[0]["start"], end=chosen[-1]["end"],
+                             text="".join(word["word"] for word in chosen), words=chosen))
     return kept
+
+
+def count_words(segments: list[dict]) -> int:
+    return sum(len(segment.get("words") or segment["text"].split()) for segment in segments)

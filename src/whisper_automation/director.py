@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass, field
 
 from . import layout
-from .layout import DONE, FAILED, Version
+from .layout import DONE, Version
 from .messages import Job
 from .queue import WorkQueue
-from .records import list_records, read_record, write_outputs
+from .records import FileState, read_record, read_records, sweep_stale, write_outputs
 from .settings import Settings
 from .storage import Storage, open_storage, settle
 
@@ -26,11 +26,18 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Plan:
+    """What the director found and what it will do. Making a plan changes nothing (it lists the
+    source and the destination); carry_out does the destination's part, queueing is separate."""
+
     found: dict[str, Version] = field(default_factory=dict)
     done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
+    # Done recordings whose transcripts in some requested format are missing: {key: formats}.
+    to_render: dict[str, list[str]] = field(default_factory=dict)
+    stems: dict[str, str] = field(default_factory=dict)
+    stale: list[str] = field(default_factory=list)  # records that no longer count
     rendered: int = 0
 
     def summary(self, queued: int | None = None) -> str:
@@ -50,36 +57,51 @@ def make_plan(source: Storage, destination: Storage, settings: Settings,
     plan = Plan()
     found = dict(source.scan(settings.extensions))
     plan.found, plan.busy = settle(source, found, settings.stable_seconds)
-    stems = layout.assign_output_stems(plan.found)
-    done = list_records(destination, DONE)
-    failed = list_records(destination, FAILED)
+    plan.stems = layout.assign_output_stems(plan.found)
+    records = read_records(destination)
     # A deliberate retry needs a fresh deduplication id: SQS would drop the old one for 5 min.
     retry = int(time.time()) if retry_failed else 0
     for key, version in plan.found.items():
-        token = version.token()
-        if done.get(key) == token:
+        state = records.state(key, version.token())
+        if state is FileState.DONE:
             plan.done.append(key)
-        elif failed.get(key) == token and not retry_failed:
+        elif state is FileState.FAILED and not retry_failed:
             plan.failed.append(key)
         else:
-            plan.jobs.append(Job(key, version, stems[key], retry if key in failed else 0))
-    plan.rendered = render_missing_formats(destination, plan, stems, settings.formats)
+            plan.jobs.append(Job(key, version, plan.stems[key],
+                                 retry if records.ever_failed(key) else 0))
+    plan.stale = records.stale({key: version.token() for key, version in plan.found.items()})
+    plan.to_render = missing_formats(destination, plan, settings.formats)
     return plan
 
 
-def render_missing_formats(destination: Storage, plan: Plan, stems: dict[str, str],
-                           formats: tuple[str, ...]) -> int:
-    """Write formats that were asked for after a file was done, from its record: no engine."""
+def missing_formats(destination: Storage, plan: Plan,
+                    formats: tuple[str, ...]) -> dict[str, list[str]]:
+    """Done recordings with a requested format missing (asked for after they were done, or
+    deleted): {key: formats}. One listing of the destination, and only if anything is done."""
+    if not plan.done:
+        return {}
     existing = set(destination.list_keys())
+    missing = {key: [fmt for fmt in formats
+                     if layout.output_key(plan.stems[key], fmt) not in existing]
+               for key in plan.done}
+    return {key: wanted for key, wanted in missing.items() if wanted}
+
+
+def carry_out(destination: Storage, plan: Plan) -> None:
+    """The destination's part of a plan: render missing formats from the done records (no
+    engine), and sweep the records that no longer count."""
+    plan.rendered = render_missing_formats(destination, plan)
+    sweep_stale(destination, plan.stale)
+
+
+def render_missing_formats(destination: Storage, plan: Plan) -> int:
     rendered = 0
-    for key in plan.done:
-        missing = [fmt for fmt in formats if layout.output_key(stems[key], fmt) not in existing]
-        if not missing:
-            continue
+    for key, formats in plan.to_render.items():
         record = read_record(destination, layout.record_key(DONE, key, plan.found[key]))
         if record is None:
             continue
-        write_outputs(destination, stems[key], record["result"], missing)
+        write_outputs(destination, plan.stems[key], record["result"], formats)
         rendered += 1
     return rendered
 
@@ -90,8 +112,9 @@ def prepare(settings: Settings, retry_failed: bool = False) -> tuple[WorkQueue, 
         raise ValueError("the director needs a source and a destination (WA_SOURCE, "
                          "WA_DESTINATION or the SRC DEST arguments)")
     queue = WorkQueue.ensure(settings)
-    plan = make_plan(open_storage(settings.source), open_storage(settings.destination),
-                     settings, retry_failed)
+    destination = open_storage(settings.destination)
+    plan = make_plan(open_storage(settings.source), destination, settings, retry_failed)
+    carry_out(destination, plan)
     return queue, plan
 
 
@@ -117,6 +140,7 @@ def watch_director(settings: Settings, stop: threading.Event,
     sent: dict[str, str] = {}
     while True:
         plan = make_plan(source, destination, settings, retry_failed)
+        carry_out(destination, plan)
         counts = queue.counts()
         if counts["visible"] == 0 and counts["in_flight"] == 0:
             sent.clear()

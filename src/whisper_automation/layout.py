@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 STATE_DIR = ".whisper-automation"
 DONE = "done"
 FAILED = "failed"
+UNCOVERED = "uncovered"  # done, but some detected speech has no word (see coverage.py)
 WORKERS = "workers"
 TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp")
 
@@ -103,14 +104,14 @@ def output_key(stem: str, fmt: str) -> str:
     return f"{stem}.{fmt}"
 
 
-def record_prefix(kind: str, key: str) -> str:
-    """Prefix shared by every version's record of one key (used to remove old versions)."""
-    return f"{STATE_DIR}/{kind}/{key}#"
-
-
 def record_key(kind: str, key: str, version: Version) -> str:
     """Records carry the version in their name, so the director diffs by listing alone."""
-    return f"{record_prefix(kind, key)}{version.token()}.json"
+    return record_name(kind, key, version.token())
+
+
+def record_name(kind: str, key: str, token: str) -> str:
+    """The one place that names records: `.whisper-automation/<kind>/<key>#<token>.json`."""
+    return f"{STATE_DIR}/{kind}/{key}#{token}.json"
 
 
 def parse_record_key(kind: str, record: str) -> tuple[str, str] | None:

@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -61,11 +61,11 @@ class ShutdownGuard:
 class Heartbeat:
     """Extends a message's visibility every `interval` seconds from a thread, so a long file is
     never handed to a second worker. CTranslate2 and torch release the GIL while they compute,
-    so the thread runs on time even in the middle of a transcription."""
+    so the thread runs on time even in the middle of a transcription. It does nothing else, so
+    nothing else can delay or end it: a failed extension is logged and tried again next beat."""
 
-    def __init__(self, queue: WorkQueue, message: Message, timeout: int, interval: float,
-                 on_beat: Callable[[], None] | None = None) -> None:
-        self._on_beat = on_beat
+    def __init__(self, queue: WorkQueue, message: Message, timeout: int,
+                 interval: float) -> None:
         self._queue = queue
         self._message = message
         self._timeout = timeout
@@ -85,7 +85,5 @@ class Heartbeat:
         while not self._stop.wait(self._interval):
             try:
                 self._queue.extend(self._message, self._timeout)
-            except Exception as error:  # keep beating: the next try may reach the queue
-                log.warning("heartbeat failed: %s", error)
-            if self._on_beat:
-                self._on_beat()
+            except Exception as error:  # any error: the next beat may reach the queue
+                log.warning("heartbeat failed (tried again in %g s): %s", self._interval, error)

@@ -15,7 +15,14 @@ import logging
 from dataclasses import dataclass, field
 
 from .audio import stream_samples
-from .coverage import WORD_SLACK_SECONDS, Gap, covered_spans, find_gaps, words_inside
+from .coverage import (
+    WORD_SLACK_SECONDS,
+    count_words,
+    covered_spans,
+    find_gaps,
+    widen,
+    words_inside,
+)
 from .engines.base import AudioError, Engine, result_from_segments, split_long_segments
 from .windows import Region, TimeMap, Window, cut_windows, join_speech
 
@@ -57,9 +64,8 @@ def transcribe_file(engine: Engine, audio_path: str) -> dict:
         duration = window.offset + window.seconds
         found, language = _transcribe_window(engine, window, prompt, language, coverage)
         if options.vad and options.recover_seconds:
-            found += _recover_gaps(engine, window, found, language, options.recover_seconds,
-                                   coverage)
-            found.sort(key=lambda segment: segment["start"])
+            found = _recover_gaps(engine, window, found, language, options.recover_seconds,
+                                  coverage)
         segments += found
         prompt = "".join(segment["text"] for segment in found)[-PROMPT_CHARACTERS:] or prompt
     if duration == 0.0:
@@ -82,14 +88,19 @@ def _transcribe_window(engine: Engine, window: Window, prompt: str | None,
 def _recover_gaps(engine: Engine, window: Window, segments: list[dict], language: str | None,
                   min_seconds: float, coverage: Coverage) -> list[dict]:
     """Transcribe each stretch of speech that has no word again, alone and without the previous
-    text as prompt (a prompt is what lets Whisper skip ahead); return the words it adds."""
+    text as prompt (a prompt is what lets Whisper skip ahead), together with the stretched
+    words around it; where that pass hears more words, they replace the first pass's there.
+    Returns the window's segments, spliced."""
     regions = [(window.offset + start, window.offset + end) for start, end in window.regions]
-    added: list[dict] = []
     for gap in find_gaps(regions, covered_spans(segments), min_seconds):
         coverage.gaps_found += 1
-        recovered = words_inside(_transcribe_gap(engine, window, gap, language),
-                                 gap.start, gap.end)
-        left = find_gaps(gap.pieces, covered_spans(recovered), 0.0)
+        start, end = widen(gap.start, gap.end, segments)
+        heard = words_inside(_transcribe_stretch(engine, window, start, end, language),
+                             start, end)
+        if count_words(heard) > count_words(words_inside(segments, start, end)):
+            segments = words_inside(segments, start, end, keep=False) + heard
+            segments.sort(key=lambda segment: segment["start"])
+        left = find_gaps(gap.pieces, covered_spans(segments), 0.0)
         left_seconds = sum(piece.speech_seconds for piece in left)
         coverage.recovered_seconds += gap.speech_seconds - left_seconds
         still = [piece for piece in left if piece.speech_seconds >= min_seconds]
@@ -97,15 +108,15 @@ def _recover_gaps(engine: Engine, window: Window, segments: list[dict], language
         coverage.uncovered_seconds += sum(piece.speech_seconds for piece in still)
         log.info("recovered %.1f of %.1f s of skipped speech at %.1f-%.1f s",
                  gap.speech_seconds - left_seconds, gap.speech_seconds, gap.start, gap.end)
-        added += recovered
-    return added
+    return segments
 
 
-def _transcribe_gap(engine: Engine, window: Window, gap: Gap, language: str | None) -> list[dict]:
-    # A little audio either side, so a word at the gap's edge is heard whole; what falls outside
-    # the gap is dropped afterwards (words_inside), so nothing is written twice.
-    start = gap.start - window.offset - WORD_SLACK_SECONDS
-    end = gap.end - window.offset + WORD_SLACK_SECONDS
+def _transcribe_stretch(engine: Engine, window: Window, start: float, end: float,
+                        language: str | None) -> list[dict]:
+    # A little audio either side, so a word at the edge is heard whole; what falls outside
+    # [start, end) is dropped afterwards (words_inside), so nothing is written twice.
+    start = start - window.offset - WORD_SLACK_SECONDS
+    end = end - window.offset + WORD_SLACK_SECONDS
     pieces = [(max(start, region_start), min(end, region_end))
               for region_start, region_end in window.regions
               if region_start < end and region_end > start]

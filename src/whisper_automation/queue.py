@@ -2,28 +2,47 @@
 
 Queue attributes come from create_queue.json; nothing here repeats them. Workers learn the
 visibility timeout and the receive limit from the queue itself, so the one file stays the truth.
+Every failed call leaves this module as a QueueError, whatever botocore raised.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .messages import Job, encode
-from .settings import Settings
+from .settings import TUNING, Settings
 
 SEND_BATCH = 10  # SendMessageBatch's limit
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-class QueueMissing(RuntimeError):
+class QueueError(RuntimeError):
+    """The queue server could not be reached, or refused a call."""
+
+
+class QueueMissing(QueueError):
     """The work queue does not exist (yet): run the director first."""
+
+
+def queue_errors(method: Callable[P, T]) -> Callable[P, T]:
+    """botocore's exceptions raised by a queue call -> QueueError."""
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except (BotoCoreError, ClientError) as error:
+            raise QueueError(f"{method.__name__.lstrip('_')}: {error}") from error
+    return call
 
 
 @dataclass(frozen=True)
@@ -42,7 +61,7 @@ def dead_letter_name(queue_name: str) -> str:
     return queue_name.removesuffix(".fifo") + "-dlq.fifo"
 
 
-def sqs_client(settings: Settings, max_attempts: int = 5) -> Any:
+def sqs_client(settings: Settings, max_attempts: int = TUNING.aws_max_attempts) -> Any:
     session = boto3.session.Session()
     credentials = {}
     if settings.queue_endpoint and session.get_credentials() is None:
@@ -50,8 +69,8 @@ def sqs_client(settings: Settings, max_attempts: int = 5) -> Any:
         credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
     config = Config(
         retries={"mode": "standard", "max_attempts": max_attempts},
-        connect_timeout=5,
-        read_timeout=40,  # above the 20 s long poll
+        connect_timeout=TUNING.aws_connect_timeout_seconds,
+        read_timeout=TUNING.queue_read_timeout_seconds,
     )
     return session.client("sqs", endpoint_url=settings.queue_endpoint,
                            region_name=settings.region, config=config, **credentials)
@@ -64,6 +83,7 @@ class WorkQueue:
         self.dead_letter_url = dead_letter_url
 
     @classmethod
+    @queue_errors
     def connect(cls, settings: Settings, client: Any = None) -> WorkQueue:
         """Open existing queues; raise QueueMissing if the director has not created them."""
         client = client or sqs_client(settings)
@@ -73,6 +93,7 @@ class WorkQueue:
         return cls(client, url, _queue_url(client, dead_letter_name(settings.queue_name)))
 
     @classmethod
+    @queue_errors
     def ensure(cls, settings: Settings, client: Any = None) -> WorkQueue:
         """Create (or update) the queue and its dead-letter queue from create_queue.json."""
         client = client or sqs_client(settings)
@@ -93,6 +114,7 @@ class WorkQueue:
 
     # --- director side ---
 
+    @queue_errors
     def send(self, jobs: Iterable[Job]) -> int:
         """Send jobs in batches of ten; return how many SQS accepted (duplicates count too)."""
         sent = 0
@@ -117,12 +139,13 @@ class WorkQueue:
         failed = response.get("Failed", [])
         if failed:
             reasons = "; ".join(f"{entry.get('Code')}: {entry.get('Message')}" for entry in failed)
-            raise RuntimeError(f"SQS refused {len(failed)} of {len(jobs)} messages: {reasons}")
+            raise QueueError(f"SQS refused {len(failed)} of {len(jobs)} messages: {reasons}")
         return len(response.get("Successful", []))
 
     # --- worker side ---
 
-    def receive(self, wait_seconds: int = 20) -> Message | None:
+    @queue_errors
+    def receive(self, wait_seconds: int = TUNING.long_poll_seconds) -> Message | None:
         response = self.client.receive_message(
             QueueUrl=self.url, MaxNumberOfMessages=1, WaitTimeSeconds=wait_seconds,
             MessageSystemAttributeNames=["ApproximateReceiveCount"])
@@ -131,6 +154,7 @@ class WorkQueue:
             return Message(item["Body"], item["ReceiptHandle"], count)
         return None
 
+    @queue_errors
     def extend(self, message: Message, seconds: int) -> None:
         self.client.change_message_visibility(
             QueueUrl=self.url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=seconds)
@@ -139,11 +163,13 @@ class WorkQueue:
         """Make the message visible again at once, for another worker."""
         self.extend(message, 0)
 
+    @queue_errors
     def delete(self, message: Message) -> None:
         self.client.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt_handle)
 
     # --- read-only inspection (never receives) ---
 
+    @queue_errors
     def attributes(self) -> dict[str, str]:
         return self.client.get_queue_attributes(
             QueueUrl=self.url, AttributeNames=["All"])["Attributes"]
@@ -155,6 +181,7 @@ class WorkQueue:
         policy = self.attributes().get("RedrivePolicy")
         return int(json.loads(policy)["maxReceiveCount"]) if policy else None
 
+    @queue_errors
     def counts(self) -> dict[str, int]:
         attributes = self.attributes()
         counts = {

@@ -4,17 +4,24 @@ A done record holds the full transcription result, so a newly requested format i
 it without transcribing again. It is written after every transcript, so its presence means all
 outputs were complete at that moment. Both kinds carry the recording's version in their name
 (see layout.record_key), which lets the director diff source and destination by listing alone.
+
+Cost per file, whatever the number of recordings: a worker looks its file's record up by its
+exact name and writes it by its exact name (plus one delete of a failure of the same version);
+it never lists. Records of versions that are no longer current are harmless (only the current
+version's record counts) and are swept by the director, which lists every record anyway.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
 
 from . import layout
-from .layout import DONE, FAILED, Version
+from .layout import DONE, FAILED, UNCOVERED, Version
 from .storage import Storage
 from .writers import render
 
@@ -22,8 +29,8 @@ SCHEMA = 1
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What a worker learnt about one recording, as stored in a done record."""
+class Transcription:
+    """What a worker learnt transcribing one recording, as stored in its done record."""
 
     key: str
     version: Version
@@ -42,31 +49,49 @@ def write_outputs(destination: Storage, stem: str, result: dict, formats: Iterab
         destination.write_atomic(layout.output_key(stem, fmt), render(result, fmt))
 
 
-def write_done(destination: Storage, outcome: Outcome, formats: Iterable[str]) -> str:
+def write_done(destination: Storage, transcription: Transcription, formats: Iterable[str]) -> str:
     """Write every transcript, then the done record, then forget older versions and failures."""
     formats = tuple(formats)
-    write_outputs(destination, outcome.output_stem, outcome.result, formats)
+    write_outputs(destination, transcription.output_stem, transcription.result, formats)
     record = {
         "schema": SCHEMA,
-        "key": outcome.key,
-        "version": outcome.version.to_dict(),
-        "output_stem": outcome.output_stem,
+        "key": transcription.key,
+        "version": transcription.version.to_dict(),
+        "output_stem": transcription.output_stem,
         "formats": list(formats),
-        "engine": outcome.engine,
-        "model": outcome.model,
-        "options": outcome.options,
-        "worker": outcome.worker,
-        "audio_seconds": outcome.result.get("duration"),
-        "transcribe_seconds": round(outcome.transcribe_seconds, 3),
-        "started_at": outcome.started_at,
+        "engine": transcription.engine,
+        "model": transcription.model,
+        "options": transcription.options,
+        "worker": transcription.worker,
+        "audio_seconds": transcription.result.get("duration"),
+        "transcribe_seconds": round(transcription.transcribe_seconds, 3),
+        "started_at": transcription.started_at,
         "finished_at": time.time(),
-        "result": outcome.result,
+        "coverage": transcription.result.get("coverage"),
+        "result": transcription.result,
     }
-    name = layout.record_key(DONE, outcome.key, outcome.version)
+    name = layout.record_key(DONE, transcription.key, transcription.version)
     destination.write_atomic(name, _encode(record))
-    _remove_other_versions(destination, DONE, outcome.key, keep=name)
-    _remove_other_versions(destination, FAILED, outcome.key, keep=None)
+    # Done forgets a failure of this version (older versions' records: see sweep_stale).
+    destination.delete(layout.record_key(FAILED, transcription.key, transcription.version))
+    _mark_uncovered(destination, transcription)
     return name
+
+
+def _mark_uncovered(destination: Storage, transcription: Transcription) -> None:
+    """A small record beside the done one when speech stayed uncovered, so that status finds
+    such files from one listing of a (usually empty) folder instead of reading every record;
+    removed by its exact name when a new transcript of the version covers everything."""
+    coverage = transcription.result.get("coverage") or {}
+    name = layout.record_key(UNCOVERED, transcription.key, transcription.version)
+    if not coverage.get("uncovered_seconds"):
+        destination.delete(name)
+        return
+    destination.write_atomic(name, _encode({
+        "schema": SCHEMA, "key": transcription.key, "version": transcription.version.to_dict(),
+        "uncovered_seconds": coverage["uncovered_seconds"],
+        "uncovered": coverage.get("uncovered", []),
+        "recovered_seconds": coverage.get("recovered_seconds", 0.0)}))
 
 
 def write_failure(destination: Storage, key: str, version: Version | None, reason: str,
@@ -85,8 +110,11 @@ def write_failure(destination: Storage, key: str, version: Version | None, reaso
     }
     name = layout.record_key(FAILED, key, version)
     destination.write_atomic(name, _encode(record))
-    _remove_other_versions(destination, FAILED, key, keep=name)
     return name
+
+
+def is_done(destination: Storage, key: str, version: Version) -> bool:
+    return destination.exists(layout.record_key(DONE, key, version))
 
 
 def read_record(storage: Storage, name: str) -> dict | None:
@@ -99,23 +127,89 @@ def read_record(storage: Storage, name: str) -> dict | None:
         return None  # a damaged record counts as absent: the file is simply done again
 
 
-def list_records(storage: Storage, kind: str) -> dict[str, str]:
-    """{key: version token} for every record of one kind, from one listing."""
-    found: dict[str, str] = {}
-    for name in storage.list_keys(f"{layout.STATE_DIR}/{kind}/"):
+class FileState(Enum):
+    DONE = "done"
+    FAILED = "failed"  # failed for this version; not queued again unless --retry-failed
+    TO_DO = "to do"
+
+
+@dataclass
+class Records:
+    """Which versions of which recordings the destination holds a record of, from one listing
+    per kind. The one place that decides whether a recording is done, failed or to do."""
+
+    done: dict[str, set[str]] = field(default_factory=dict)    # key -> version tokens
+    failed: dict[str, set[str]] = field(default_factory=dict)
+    uncovered: dict[str, set[str]] = field(default_factory=dict)  # done, speech left uncovered
+
+    def has_uncovered_speech(self, key: str, token: str) -> bool:
+        return token in self.uncovered.get(key, ())
+
+    def state(self, key: str, token: str) -> FileState:
+        if token in self.done.get(key, ()):
+            return FileState.DONE
+        if token in self.failed.get(key, ()):
+            return FileState.FAILED
+        return FileState.TO_DO
+
+    def ever_failed(self, key: str) -> bool:
+        return key in self.failed
+
+    def stale(self, current: Mapping[str, str]) -> list[str]:
+        """Names of the records of recordings in `current` ({key: version token}) that no longer
+        count: other versions than the current one, and failures of a version now done."""
+        names = []
+        for kind, tokens_by_key in ((DONE, self.done), (FAILED, self.failed),
+                                    (UNCOVERED, self.uncovered)):
+            for key, tokens in tokens_by_key.items():
+                if key not in current:
+                    continue  # a recording gone from the source keeps its records
+                superseded = {token for token in tokens if token != current[key]}
+                if kind == FAILED and self.state(key, current[key]) is FileState.DONE:
+                    superseded = set(tokens)
+                names += [layout.record_name(kind, key, token)
+                          for token in sorted(superseded)]
+        return names
+
+
+def read_records(storage: Storage) -> Records:
+    return Records(done=_tokens(storage, DONE), failed=_tokens(storage, FAILED),
+                   uncovered=_tokens(storage, UNCOVERED))
+
+
+def read_done(storage: Storage, key: str, token: str) -> dict | None:
+    """The done record of one version, as named by latest_done's {key: token}."""
+    return read_record(storage, layout.record_name(DONE, key, token))
+
+
+def latest_done(storage: Storage) -> dict[str, str]:
+    """{key: version token} of every recording's newest done record, from one listing, for
+    readers that have no source to ask which version is current (search). Until the director
+    sweeps them, older versions' records may still be there: the one finished last wins."""
+    chosen: dict[str, str] = {}
+    for key, tokens in _tokens(storage, DONE).items():
+        chosen[key] = max(tokens, key=lambda token: float(
+            (read_done(storage, key, token) or {}).get("finished_at") or 0.0)) \
+            if len(tokens) > 1 else next(iter(tokens))
+    return chosen
+
+
+def _tokens(storage: Storage, kind: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = defaultdict(set)
+    for name in storage.list_keys(f"{layout.STATE_DIR}/{kind}"):
         parsed = layout.parse_record_key(kind, name)
         if parsed:
-            found[parsed[0]] = parsed[1]
-    return found
+            found[parsed[0]].add(parsed[1])
+    return dict(found)
 
 
-def _remove_other_versions(storage: Storage, kind: str, key: str, keep: str | None) -> None:
-    prefix = layout.record_prefix(kind, key)
-    folder = prefix.rpartition("/")[0] + "/"
-    for name in list(storage.list_keys(folder)):
-        parsed = layout.parse_record_key(kind, name) if name.startswith(prefix) else None
-        if parsed and parsed[0] == key and name != keep:
-            storage.delete(name)
+def sweep_stale(storage: Storage, names: Iterable[str]) -> int:
+    """Delete records that no longer count (Records.stale); return how many."""
+    count = 0
+    for name in names:
+        storage.delete(name)
+        count += 1
+    return count
 
 
 def _encode(record: dict) -> bytes:

@@ -14,71 +14,22 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from tqdm import tqdm
 
-from .cpu import available_cpus
 from .director import Plan, prepare
 from .embedded import EmbeddedSQS
 from .layout import DONE, record_key
 from .presence import read_presence
 from .queue import WorkQueue
 from .records import read_record
-from .settings import Settings, to_environment
+from .settings import TUNING, Settings, to_environment
+from .sizing import Layout, choose_layout
 from .status import Status, build_status, format_duration
-from .storage import open_storage
+from .storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
-
-POLL_SECONDS = 0.25   # queue counters: cheap, and the run ends this soon after the last file
-REFRESH_SECONDS = 2.0  # the progress bar's status snapshot: lists records, probes headers
-FEED_WINDOW = 20  # messages kept waiting in the embedded queue
-STOP_GRACE_SECONDS = 10
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How the CPUs are shared: `workers` processes of `threads` threads each."""
-
-    workers: int
-    threads: int
-
-
-# Peak memory of one worker by model size, with room to spare: tiny.en was measured at 380 MB
-# file by file and 630 MB with --batch-size 4 (docs/benchmarks.md); the larger ones are
-# estimates.
-WORKER_MEMORY_GB = {"tiny": 0.8, "base": 1.0, "small": 1.6, "medium": 3.2, "large": 5.5}
-
-
-def choose_layout(settings: Settings, jobs: int) -> Layout:
-    """Workers x threads for `run`. auto = one single-thread worker per CPU, as far as memory
-    allows: measured on 2 cores, 2 workers x 1 thread beat 1 x 2 by 1.2x on long recordings
-    and 1.4x on short clips (docs/benchmarks.md)."""
-    cpus = available_cpus()
-    workers = settings.workers or max(1, min(cpus, int(available_memory_gb()
-                                                       // worker_memory_gb(settings.model))))
-    workers = max(1, min(workers, jobs))
-    threads = settings.threads or max(1, cpus // workers)
-    return Layout(workers, threads)
-
-
-def worker_memory_gb(model: str) -> float:
-    name = os.path.basename(model.rstrip("/")).lower()
-    sizes = [size for size in WORKER_MEMORY_GB if size in name]
-    return WORKER_MEMORY_GB[sizes[0]] if sizes else WORKER_MEMORY_GB["small"]
-
-
-def available_memory_gb(meminfo: str = "/proc/meminfo") -> float:
-    try:
-        with open(meminfo) as stream:
-            for line in stream:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 1024 / 1024
-    except OSError:
-        pass
-    return 4.0  # unknown: assume a small laptop
-
 
 def run_pipeline(settings: Settings, retry_failed: bool = False) -> int:
     """Run everything; return the exit code (0 = no file failed)."""
@@ -107,10 +58,10 @@ class Run:
     def __init__(self, settings: Settings, plan: Plan, queue: WorkQueue) -> None:
         self.settings = settings
         self.plan = plan
-        # Fed to the queue a window at a time: moto's in-memory queue scans every message it
-        # holds on each send, so queueing thousands at once would take minutes (measured:
-        # 2,000 sends at 6 per second). A short queue keeps every call fast; the workers see
-        # no difference.
+        # Fed to the queue a window at a time (TUNING.run_feed_window): moto's in-memory queue
+        # scans every message it holds on each send, so queueing thousands at once would take
+        # minutes (measured: 2,000 sends at 6 per second). A short queue keeps every call fast;
+        # the workers see no difference.
         self.unsent = list(plan.jobs)
         self.found = {key: version.token() for key, version in plan.found.items()}
         self.source = open_storage(settings.source)
@@ -130,10 +81,10 @@ class Run:
                    bar_format="{l_bar}{bar}| {n}/{total} files [{elapsed}{postfix}]")
         restarts = 0
         refreshed = 0.0
-        window = max(FEED_WINDOW, 4 * layout.workers)
+        window = max(TUNING.run_feed_window, 4 * layout.workers)
         try:
             while not self._drained(window):
-                time.sleep(POLL_SECONDS)
+                time.sleep(TUNING.run_poll_seconds)
                 for index, worker in enumerate(workers):
                     if worker.poll() is not None:
                         restarts += 1
@@ -141,7 +92,7 @@ class Run:
                         log.warning("worker pid %d exited with %s; starting another",
                                     worker.pid, worker.returncode)
                         workers[index] = _spawn(environment)
-                if time.monotonic() - refreshed >= REFRESH_SECONDS:
+                if time.monotonic() - refreshed >= TUNING.run_progress_seconds:
                     _update_bar(bar, self.snapshot())
                     refreshed = time.monotonic()
             _update_bar(bar, self.snapshot())
@@ -182,8 +133,8 @@ class Run:
         return total
 
 
-def read_presence_done(destination) -> int:
-    return sum(worker.get("files_done", 0) for worker in read_presence(destination))
+def read_presence_done(destination: Storage) -> int:
+    return sum(worker.files_done for worker in read_presence(destination))
 
 
 def _update_bar(bar: tqdm, status: Status) -> None:
@@ -218,7 +169,7 @@ def _stop(workers: list[subprocess.Popen]) -> None:
     for worker in workers:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    deadline = time.monotonic() + TUNING.run_stop_grace_seconds
     for worker in workers:
         try:
             worker.wait(timeout=max(0.1, deadline - time.monotonic()))

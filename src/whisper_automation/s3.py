@@ -21,11 +21,35 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError
 
 from .layout import Version, check_key, is_candidate_name
+from .settings import TUNING
+from .storage import StorageError
 
 MISSING = ("404", "NoSuchKey", "NotFound")
+THROTTLED = ("SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
+             "RequestTimeTooSkewed", "ServiceUnavailable", "InternalError")
+
+
+@contextmanager
+def s3_errors(action: str) -> Iterator[None]:
+    """botocore's and s3transfer's exceptions -> StorageError, retryable when S3 was not reached,
+    timed out, throttled or answered 5xx (botocore has already retried those itself)."""
+    try:
+        yield
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        raise StorageError(f"{action}: {error}", retryable=status >= 500 or code in THROTTLED) \
+            from error
+    except (BotoConnectionError, HTTPClientError, RetriesExceededError,
+            S3DownloadFailedError) as error:
+        raise StorageError(f"{action}: {error}", retryable=True) from error
+    except BotoCoreError as error:  # credentials, configuration: nothing a retry fixes
+        raise StorageError(f"{action}: {error}", retryable=False) from error
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -39,8 +63,10 @@ def split_url(url: str) -> tuple[str, str]:
 
 
 def s3_client() -> Any:
-    return boto3.session.Session().client(
-        "s3", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    return boto3.session.Session().client("s3", config=Config(
+        retries={"mode": "standard", "max_attempts": TUNING.aws_max_attempts},
+        connect_timeout=TUNING.aws_connect_timeout_seconds,
+        read_timeout=TUNING.s3_read_timeout_seconds))
 
 
 class S3Storage:
@@ -57,7 +83,12 @@ class S3Storage:
 
     def _pages(self, prefix: str) -> Iterator[dict]:
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+        pages = iter(paginator.paginate(Bucket=self.bucket, Prefix=prefix))
+        while True:
+            with s3_errors(f"cannot list s3://{self.bucket}/{prefix}"):
+                page = next(pages, None)
+            if page is None:
+                return
             yield from page.get("Contents", [])
 
     def scan(self, extensions: Iterable[str]) -> Iterator[tuple[str, Version]]:
@@ -82,34 +113,48 @@ class S3Storage:
         handle, name = tempfile.mkstemp(prefix="whisper-automation-", suffix=suffix)
         os.close(handle)
         try:
-            self.client.download_file(self.bucket, self._object(key), name)
+            with s3_errors(f"cannot download {key}"):
+                self.client.download_file(self.bucket, self._object(key), name)
             yield Path(name)
         finally:
             os.unlink(name)
 
-    def list_keys(self, prefix: str = "") -> Iterator[str]:
-        for item in self._pages(self.prefix + prefix):
-            yield item["Key"][len(self.prefix):]
+    def list_keys(self, folder: str = "") -> Iterator[str]:
+        """Every object key inside a folder, at any depth ("" = everything; "a/b" and "a/b/" =
+        inside a/b, never a/bc), like a folder on disk; folder markers (keys ending in "/") are
+        not listed."""
+        folder = folder.strip("/")
+        prefix = self.prefix + (check_key(folder) + "/" if folder else "")
+        for item in self._pages(prefix):
+            key = item["Key"][len(self.prefix):]
+            if not key.endswith("/"):
+                yield key
 
     def read_bytes(self, key: str) -> bytes | None:
         response = self._missing_as_none(self.client.get_object, key)
-        return None if response is None else response["Body"].read()
+        if response is None:
+            return None
+        with s3_errors(f"cannot read {key}"):
+            return response["Body"].read()
 
     def _missing_as_none(self, call: Any, key: str) -> dict | None:
-        """One object request; None when the object does not exist, other errors raised."""
-        try:
-            return call(Bucket=self.bucket, Key=self._object(key))
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in MISSING:
-                return None
-            raise
+        """One object request; None when the object does not exist, StorageError otherwise."""
+        with s3_errors(f"cannot read {key}"):
+            try:
+                return call(Bucket=self.bucket, Key=self._object(key))
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") in MISSING:
+                    return None
+                raise
 
     def write_atomic(self, key: str, data: bytes) -> None:
         # A single PUT: S3 never shows a partly written object.
-        self.client.put_object(Bucket=self.bucket, Key=self._object(key), Body=data)
+        with s3_errors(f"cannot write {key}"):
+            self.client.put_object(Bucket=self.bucket, Key=self._object(key), Body=data)
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._object(key))
+        with s3_errors(f"cannot delete {key}"):
+            self.client.delete_object(Bucket=self.bucket, Key=self._object(key))
 
     def exists(self, key: str) -> bool:
         return self.version(key) is not None

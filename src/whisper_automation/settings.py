@@ -205,7 +205,7 @@ class Settings:
         "Recordings are decoded and transcribed in windows this long (cut at a pause): "
         "memory stays flat however long a recording is.", _float_at_least(60))
     recover_seconds: float = setting(
-        "WA_RECOVER_SECONDS", "5",
+        "WA_RECOVER_SECONDS", "2",
         "Speech the VAD hears but no word covers, this long or longer, is transcribed again "
         "on its own; 0 = off.", _float_at_least(0))
     formats: tuple[str, ...] = setting(
@@ -240,6 +240,10 @@ class Settings:
         "WA_QUEUE_RETRY_SECONDS", "300",
         "A worker retries an unreachable queue this long (with backoff), then exits.",
         _float_at_least(0))
+    storage_retry_seconds: float = setting(
+        "WA_STORAGE_RETRY_SECONDS", "300",
+        "A worker retries an unreachable source or destination this long (with backoff) while "
+        "it holds the file's message, then leaves the file queued.", _float_at_least(0))
     watch_seconds: float = setting(
         "WA_WATCH_SECONDS", "30", "`director --watch`: seconds between rescans of the source.",
         _float_at_least(1))
@@ -255,6 +259,55 @@ class Settings:
     @property
     def queue_endpoint(self) -> str | None:
         return self.sqs_endpoint_url or self.endpoint_url
+
+
+def tunable(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Fixed tunables: numbers the code needs but nobody should have to set. Each is documented
+    here, once, with the reason for its value; change them here, not where they are used."""
+
+    long_poll_seconds: int = tunable(
+        20, "Longest SQS receive wait (SQS's own maximum); shorter when an idle exit is near.")
+    retry_backoff_first_seconds: float = tunable(
+        1.0, "First wait before retrying an unreachable queue or store; doubles each time.")
+    retry_backoff_max_seconds: float = tunable(
+        30.0, "Longest wait between two retries of an unreachable queue or store.")
+    aws_max_attempts: int = tunable(
+        5, "Attempts botocore makes per AWS call (standard retry mode) before an error shows.")
+    aws_connect_timeout_seconds: float = tunable(
+        5.0, "Connecting to SQS or S3 takes longer than this only when it is unreachable.")
+    queue_read_timeout_seconds: float = tunable(
+        40.0, "SQS read timeout: above the 20 s long poll, or every receive would time out.")
+    s3_read_timeout_seconds: float = tunable(
+        30.0, "S3 read timeout per socket read (not per object): a silent store fails fast.")
+    presence_write_seconds: float = tunable(
+        15.0, "A worker rewrites its presence record at least this often while alive.")
+    presence_stale_seconds: float = tunable(
+        120.0, "A presence record not rewritten for this long belongs to a worker that is "
+        "gone (eight missed rewrites).")
+    presence_recent_files: int = tunable(
+        50, "Finished files a presence record keeps (time, audio, wall) for throughput.")
+    throughput_window_seconds: float = tunable(
+        600.0, "Status throughput and ETA: audio finished by all workers in this window.")
+    duration_sample_files: int = tunable(
+        40, "Status: to-do files probed for their length; the rest is extrapolated.")
+    run_poll_seconds: float = tunable(
+        0.25, "`run` reads the queue counters this often (cheap): it ends this soon after the "
+        "last file.")
+    run_progress_seconds: float = tunable(
+        2.0, "`run` recomputes the progress bar this often (lists records, probes headers).")
+    run_feed_window: int = tunable(
+        20, "Messages `run` keeps waiting in the embedded queue (moto scans every message it "
+        "holds on each send, so thousands at once would take minutes).")
+    run_stop_grace_seconds: float = tunable(
+        10.0, "`run` waits this long for workers to hand back their files before killing them.")
+
+
+TUNING = Tuning()
 
 
 def setting_fields() -> tuple[Field, ...]:

@@ -15,17 +15,14 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from . import layout
-from .engines.base import AudioError
-from .layout import DONE, FAILED
+from .layout import FAILED, UNCOVERED
 from .presence import read_presence
 from .queue import WorkQueue, sqs_client
-from .records import list_records, read_record
-from .settings import Settings
-from .storage import Storage, open_storage
+from .records import FileState, read_record, read_records
+from .settings import TUNING, Settings
+from .storage import Storage, StorageError, open_storage
 
 SCHEMA = 1
-THROUGHPUT_WINDOW_SECONDS = 600.0
-DURATION_SAMPLE = 40  # to-do files probed to estimate the audio still to do
 
 
 @dataclass
@@ -38,12 +35,13 @@ class Status:
     failed: int = 0
     audio_to_do_seconds: float | None = None
     throughput: float | None = None  # audio seconds per wall second, recent window
-    throughput_window_seconds: float = THROUGHPUT_WINDOW_SECONDS
+    throughput_window_seconds: float = TUNING.throughput_window_seconds
     eta_seconds: float | None = None
     queue: dict | None = None
     queue_error: str | None = None
     workers: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
+    uncovered: list[dict] = field(default_factory=list)  # done, with speech left uncovered
 
     @property
     def live_workers(self) -> list[dict]:
@@ -72,6 +70,10 @@ class Status:
                          f"{time.time() - worker['last_seen']:.0f} s ago")
         lines += [f"  failed: {f['key']} (attempts {f['attempts']}): {f['reason']}"
                   for f in self.failures]
+        lines += [f"  speech left uncovered: {u['key']}: {u['uncovered_seconds']:.0f} s at "
+                  + ", ".join(f"{format_duration(start)}-{format_duration(end)}"
+                              for start, end in u["uncovered"])
+                  for u in self.uncovered]
         return "\n".join(lines)
 
 
@@ -88,20 +90,24 @@ def build_status(found: dict[str, str], source: Storage, destination: Storage,
                  durations: dict[str, float] | None = None) -> Status:
     """Status of the recordings in `found` ({key: version token}) from the records, the workers'
     presence and the queue. `durations` caches probed audio lengths between calls."""
-    done = list_records(destination, DONE)
-    failed = list_records(destination, FAILED)
+    records = read_records(destination)
     status = Status(recordings=len(found), queue_error=queue_error)
     to_do: list[str] = []
     for key, token in found.items():
-        if done.get(key) == token:
+        state = records.state(key, token)
+        if state is FileState.DONE:
             status.done += 1
-        elif failed.get(key) == token:
+            if records.has_uncovered_speech(key, token):
+                status.uncovered.append(_uncovered(destination, key, token))
+        elif state is FileState.FAILED:
             status.failed += 1
             status.failures.append(_failure(destination, key, token))
         else:
             to_do.append(key)
     status.to_do = len(to_do)
-    status.workers = read_presence(destination)
+    now = time.time()
+    status.workers = [worker.to_dict() | {"live": worker.is_live(now)}
+                      for worker in read_presence(destination)]
     status.throughput = recent_throughput(status.workers)
     status.audio_to_do_seconds = estimate_audio(source, to_do, durations)
     if not to_do:
@@ -120,7 +126,7 @@ def recent_throughput(workers: list[dict], now: float | None = None) -> float | 
     """Audio seconds finished per wall second, over the window, by all workers together."""
     now = time.time() if now is None else now
     finished = [entry for worker in workers for entry in worker.get("recent", [])
-                if now - entry[0] <= THROUGHPUT_WINDOW_SECONDS]
+                if now - entry[0] <= TUNING.throughput_window_seconds]
     if not finished:
         return None
     # From the start of the earliest file in the window (its end minus its wall time) to now.
@@ -130,12 +136,12 @@ def recent_throughput(workers: list[dict], now: float | None = None) -> float | 
 
 def estimate_audio(source: Storage, keys: list[str],
                    durations: dict[str, float] | None = None) -> float | None:
-    """Audio still to do: probed for up to DURATION_SAMPLE files, extrapolated for the rest."""
+    """Audio still to do: probed for a sample of the files, extrapolated for the rest."""
     if not keys:
         return 0.0
     durations = {} if durations is None else durations
-    sample = keys if len(keys) <= DURATION_SAMPLE else \
-        random.Random(len(keys)).sample(keys, DURATION_SAMPLE)
+    size = TUNING.duration_sample_files
+    sample = keys if len(keys) <= size else random.Random(len(keys)).sample(keys, size)
     for key in sample:
         if key not in durations:
             durations[key] = _probe(source, key)
@@ -146,22 +152,30 @@ def estimate_audio(source: Storage, keys: list[str],
 
 
 def _probe(source: Storage, key: str) -> float | None:
-    try:
-        from .audio import probe_duration  # PyAV: absent from the slim director image
+    try:  # PyAV and numpy (the engines): absent from the slim director image
+        from .audio import probe_duration
+        from .engines.base import AudioError
     except ImportError:
         return None
     try:
         with source.local_file(key) as path:
             return probe_duration(str(path))
-    except (AudioError, OSError, ValueError):
+    except (AudioError, StorageError, OSError, ValueError):
         return None
 
 
 def _failure(destination: Storage, key: str, token: str) -> dict:
-    record = read_record(destination, f"{layout.record_prefix(FAILED, key)}{token}.json") or {}
+    record = read_record(destination, layout.record_name(FAILED, key, token)) or {}
     return {"key": key, "reason": record.get("reason", "unknown"),
             "attempts": record.get("attempts", 0), "final": record.get("final", True),
             "failed_at": record.get("failed_at")}
+
+
+def _uncovered(destination: Storage, key: str, token: str) -> dict:
+    record = read_record(destination, layout.record_name(UNCOVERED, key, token)) or {}
+    return {"key": key, "uncovered_seconds": record.get("uncovered_seconds", 0.0),
+            "uncovered": record.get("uncovered", []),
+            "recovered_seconds": record.get("recovered_seconds", 0.0)}
 
 
 def collect_status(settings: Settings, durations: dict[str, float] | None = None) -> Status:

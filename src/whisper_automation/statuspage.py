@@ -1,19 +1,39 @@
 """The read-only status page: `whisper-automation status --serve`.
 
-Plain HTML that refreshes itself, and the same numbers as JSON at /status.json. It only ever
-answers GET, computes the status at most every CACHE_SECONDS however many browsers poll, and
-listens on 127.0.0.1 unless told otherwise (the compose stack binds the container's address and
-publishes it on the host's 127.0.0.1 only).
+Plain HTML that refreshes itself, and the same numbers as JSON at /status.json. Given a
+Library, it also serves the transcripts page (/transcripts: folder tree, search, a transcript
+whose lines play the recording), its JSON (/api/...) and the recordings themselves (/audio/...,
+read-only, byte ranges, only inside the source: see media.py). It only ever answers GET,
+computes the status at most every CACHE_SECONDS however many browsers poll, and listens on
+127.0.0.1 unless told otherwise (the compose stack binds the container's address and publishes
+it on the host's 127.0.0.1 only). Requests naming this server by a DNS name other than
+localhost or this machine's own are refused: a web page elsewhere could otherwise point such a
+name at 127.0.0.1 (DNS rebinding) and read the transcripts and recordings.
 """
 
 from __future__ import annotations
 
 import html
+import ipaddress
+import json
+import socket
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from urllib.parse import parse_qs, urlencode
 
+from .library import Library
+from .media import (
+    ByteRange,
+    Media,
+    MediaRefused,
+    RangeNotSatisfiable,
+    key_from_url_path,
+    open_media,
+    parse_range,
+)
 from .status import Status, format_duration
 
 CACHE_SECONDS = 2.0
@@ -47,6 +67,10 @@ def render_html(status: Status) -> str:
         f"<td>{html.escape(w.get('file') or '')}</td><td>{w.get('files_done', 0)}</td>"
         f"<td>{time.time() - w.get('last_seen', 0):.0f} s ago</td></tr>"
         for w in status.live_workers)
+    uncovered = "".join(
+        f'<tr><td><a href="transcripts#{html.escape(urlencode({"key": u["key"]}))}">'
+        f"{html.escape(u['key'])}</a></td><td>{u['uncovered_seconds']:.0f} s</td>"
+        f"<td>{html.escape(_stretches(u['uncovered']))}</td></tr>" for u in status.uncovered)
     failures = "".join(
         f"<tr><td>{html.escape(f['key'])}</td><td>{f['attempts']}</td>"
         f"<td>{html.escape(str(f['reason']))}</td></tr>" for f in status.failures)
@@ -65,7 +89,8 @@ th, td {{ text-align: left; padding: .3em .9em; border-bottom: 1px solid #e2e8f0
 <h1>whisper-automation</h1>
 <div class="bar"><div id="progress" style="width: {percent:.1f}%"></div></div>
 <p>{percent:.1f} % of the recordings done. This page refreshes every {REFRESH_SECONDS} s;
-<a href="status.json">status.json</a> has the same numbers.</p>
+<a href="status.json">status.json</a> has the same numbers.
+<a href="transcripts" id="transcripts-link">Search the transcripts and listen</a>.</p>
 {queue_note}
 <table id="summary">{"".join(rows)}</table>
 <h2>Workers</h2>
@@ -73,8 +98,17 @@ th, td {{ text-align: left; padding: .3em .9em; border-bottom: 1px solid #e2e8f0
 {workers}</table>
 <h2>Failures</h2>
 <table id="failures"><tr><th>recording</th><th>attempts</th><th>reason</th></tr>{failures}</table>
+<h2>Speech left uncovered</h2>
+<p>Done, but the voice activity detector heard speech that no transcribed word covers, even
+after transcribing it again on its own: listen there.</p>
+<table id="uncovered"><tr><th>recording</th><th>speech</th><th>where</th></tr>{uncovered}</table>
 </body></html>
 """
+
+
+def _stretches(stretches: list[list[float]]) -> str:
+    return ", ".join(f"{format_duration(start)}-{format_duration(end)}"
+                     for start, end in stretches)
 
 
 class _CachedStatus:
@@ -92,30 +126,114 @@ class _CachedStatus:
             return self._value
 
 
-def make_server(collect: Callable[[], Status], host: str = "127.0.0.1",
-                port: int = 8765) -> ThreadingHTTPServer:
+def make_server(collect: Callable[[], Status], host: str = "127.0.0.1", port: int = 8765,
+                library: Library | None = None) -> ThreadingHTTPServer:
     cached = _CachedStatus(collect)
+    names = _own_names(host)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # the name http.server calls
-            path = self.path.split("?", 1)[0]
-            if path in ("/", "/index.html"):
+        protocol_version = "HTTP/1.1"  # keep-alive: a seeking audio element asks many ranges
+
+        def do_GET(self) -> None:  # the name http.server calls; no other method is answered
+            path, _, query = self.path.partition("?")
+            if not _trusted_host(self.headers.get("Host", ""), names):
+                self._send(403, "text/plain", "unknown host name\n")
+            elif path in ("/", "/index.html"):
                 self._send(200, "text/html; charset=utf-8", render_html(cached.get()))
+            elif path == "/favicon.ico":
+                self._send(204, "text/plain", "")  # none, and no error in the browser's log
             elif path == "/status.json":
                 self._send(200, "application/json", cached.get().to_json())
+            elif library is None:
+                self._send(404, "text/plain", "not found\n")
+            elif path in ("/transcripts", "/transcripts.js"):
+                name, kind = (("transcripts.html", "text/html; charset=utf-8") if
+                              path == "/transcripts" else ("transcripts.js", "text/javascript"))
+                self._send(200, kind, _web_file(name))
+            elif path.startswith("/api/"):
+                answer = library.answer(path.removeprefix("/api/"), parse_qs(query))
+                self._send(answer.status, "application/json",
+                           json.dumps(answer.body, ensure_ascii=False))
+            elif path.startswith("/audio/"):
+                self._send_media(library, path.removeprefix("/audio/"))
             else:
                 self._send(404, "text/plain", "not found\n")
 
         def _send(self, code: int, kind: str, body: str) -> None:
             data = body.encode("utf-8")
             self.send_response(code)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
+            self._common_headers(kind, len(data))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
             self.wfile.write(data)
+
+        def _common_headers(self, kind: str, length: int) -> None:
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(length))
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Content-Security-Policy", "default-src 'self'; "
+                             "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+
+        def _send_media(self, library: Library, raw_path: str) -> None:
+            try:
+                media = open_media(library.source, key_from_url_path(raw_path),
+                                   library.extensions)
+            except MediaRefused as refused:
+                self._send(refused.status, "text/plain", f"{refused}\n")
+                return
+            try:
+                self._send_range(media)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the browser dropped the request (it does on every seek)
+            finally:
+                media.close()
+
+        def _send_range(self, media: Media) -> None:
+            try:
+                span = parse_range(self.headers.get("Range"), media.size)
+            except RangeNotSatisfiable:
+                self.send_response(416)
+                self._common_headers("text/plain", 0)
+                self.send_header("Content-Range", f"bytes */{media.size}")
+                self.end_headers()
+                return
+            whole = span is None
+            span = span or ByteRange(0, media.size - 1)
+            self.send_response(200 if whole else 206)
+            self._common_headers(media.content_type, span.length)
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("Cache-Control", "no-cache")
+            if not whole:
+                self.send_header("Content-Range",
+                                 f"bytes {span.first}-{span.last}/{media.size}")
+            self.end_headers()
+            if span.length > 0:
+                for chunk in media.read(span):
+                    self.wfile.write(chunk)
 
         def log_message(self, *_: object) -> None:
             pass  # one line per poll would drown the real logs
 
     return ThreadingHTTPServer((host, port), Handler)
+
+
+def _web_file(name: str) -> str:
+    return (resources.files(__package__) / "web" / name).read_text(encoding="utf-8")
+
+
+def _own_names(host: str) -> set[str]:
+    return {"localhost", host.lower(), socket.gethostname().lower()}
+
+
+def _trusted_host(header: str, names: set[str]) -> bool:
+    """An IP address, localhost or this machine's own name (see the module's docstring)."""
+    name = header.strip().lower()
+    if name.startswith("["):  # [::1]:8765
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name.rstrip(".") in names

@@ -1,12 +1,17 @@
-"""Storage behind one small interface: a local folder today, S3 later, same callers.
+"""Storage behind one small interface: a local folder or S3 (s3.py), same callers.
 
 Sources are scanned and read; destinations are written atomically and listed. Every key passes
 `check_key` and, for folders, must also resolve (symlinks included) inside the root, so a message
 can never make a worker read or write outside the two trees.
+
+Errors: a missing object is an answer (None, or nothing listed), not an error. Any other I/O
+trouble leaves a backend as a StorageError, whatever the backend's own exceptions are (OSError
+here, botocore's in s3.py), so callers handle one family.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import time
@@ -16,6 +21,39 @@ from pathlib import Path
 from typing import Protocol
 
 from .layout import UnsafeKey, Version, check_key, is_candidate_name
+
+# errno values of a store that may come back by itself (network file systems, a busy disk).
+PASSING_ERRNOS = frozenset({
+    errno.EIO, errno.EAGAIN, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE, errno.EHOSTDOWN,
+    errno.EHOSTUNREACH, errno.ENETDOWN, errno.ENETUNREACH, errno.ECONNRESET,
+    errno.ECONNREFUSED, errno.ECONNABORTED, errno.ENOLINK})
+
+
+class StorageError(Exception):
+    """I/O trouble with a source or a destination, whatever the backend.
+
+    `retryable`: the store could not be reached or was busy (network, timeout, HTTP 5xx,
+    throttling): the same call may well succeed in a moment. Otherwise the store answered and
+    refused (permission, read-only, full, no such bucket, bad credentials): someone has to fix
+    something before a retry can help.
+    """
+
+    def __init__(self, message: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@contextmanager
+def local_errors(action: str) -> Iterator[None]:
+    """OSError -> StorageError; a missing file (or a file where a folder should be) is left as
+    it is, for the caller to turn into an answer."""
+    try:
+        yield
+    except (FileNotFoundError, NotADirectoryError):
+        raise
+    except OSError as error:
+        raise StorageError(f"{action}: {error}", retryable=error.errno in PASSING_ERRNOS) \
+            from error
 
 
 class Storage(Protocol):
@@ -70,7 +108,11 @@ class LocalStorage:
             elif is_candidate_name(entry.name, wanted) and entry.is_file():
                 if entry.is_symlink() and not self._inside(key):
                     continue  # a link to a file outside the source: never queued
-                yield key, _version_of(entry.stat())
+                try:
+                    stat = entry.stat()
+                except FileNotFoundError:
+                    continue  # deleted since the folder was read
+                yield key, _version_of(stat)
 
     def _inside(self, key: str) -> bool:
         try:
@@ -83,7 +125,8 @@ class LocalStorage:
         """The file's current version, None if it is gone; UnsafeKey if the key leaves the root."""
         path = self.path(key)
         try:
-            return _version_of(path.stat())
+            with local_errors(f"cannot read {key}"):
+                return _version_of(path.stat())
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -91,21 +134,27 @@ class LocalStorage:
     def local_file(self, key: str) -> Iterator[Path]:
         yield self.path(key)
 
-    def list_keys(self, prefix: str = "") -> Iterator[str]:
-        """Every file key under a folder prefix ("" = all, "a/b/" = inside a/b)."""
-        base = self.path(prefix.rstrip("/")) if prefix else Path(self._real_root)
+    def list_keys(self, folder: str = "") -> Iterator[str]:
+        """Every file key inside a folder, at any depth ("" = everything; "a/b" and "a/b/" =
+        inside a/b, never a/bc). Same meaning on every backend."""
+        base = self.path(folder.strip("/")) if folder.strip("/") else Path(self._real_root)
         if not base.is_dir():
             return
-        for folder, _, files in os.walk(base):
-            relative = os.path.relpath(folder, self._real_root)
+        failures: list[OSError] = []
+        for parent, _, files in os.walk(base, onerror=failures.append):
+            relative = os.path.relpath(parent, self._real_root)
             head = "" if relative == "." else relative.replace(os.sep, "/") + "/"
             for name in files:
                 yield head + name
+        if failures:
+            with local_errors(f"cannot list {folder or 'the root'}"):
+                raise failures[0]
 
     def read_bytes(self, key: str) -> bytes | None:
         try:
-            return self.path(key).read_bytes()
-        except FileNotFoundError:
+            with local_errors(f"cannot read {key}"):
+                return self.path(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
             return None
 
     def write_atomic(self, key: str, data: bytes) -> None:
@@ -115,30 +164,33 @@ class LocalStorage:
         temporary file is hidden and ends in .tmp, so no scan takes it for a transcript.
         """
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                             suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, target)
-        except BaseException:
-            with suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
+        with local_errors(f"cannot write {key}"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                                 suffix=".tmp")
+            try:
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(data)
+                    stream.flush()
+                    os.fsync(stream.fileno())
+                os.chmod(temporary, 0o644)
+                os.replace(temporary, target)
+            except BaseException:
+                with suppress(FileNotFoundError):
+                    os.unlink(temporary)
+                raise
 
     def delete(self, key: str) -> None:
-        with suppress(FileNotFoundError):
+        with suppress(FileNotFoundError, NotADirectoryError), local_errors(f"cannot delete {key}"):
             self.path(key).unlink()
 
     def exists(self, key: str) -> bool:
         try:
-            return self.path(key).is_file()
+            path = self.path(key)
         except UnsafeKey:
             return False
+        with local_errors(f"cannot read {key}"):
+            return path.is_file()
 
 
 def _version_of(stat: os.stat_result) -> Version:

@@ -1,8 +1,11 @@
 """The worker: take one file from the queue, transcribe it, write it, delete the message. Repeat.
 
-Receive (long poll) -> validate -> skip if done -> heartbeat + transcribe -> write atomically ->
-delete. A message is deleted only once its outputs and done record are in place, so a worker killed
-at any point loses nothing: the message comes back after the visibility timeout.
+Receive (long poll) -> validate -> skip if done -> transcribe -> write atomically -> delete, with
+a heartbeat keeping the message hidden from other workers from the receive until the message is
+settled. A message is deleted only once its outputs and done record (or its final failure
+record) are in place, so a worker killed at any point loses nothing: the message comes back
+after the visibility timeout. Storage and queue trouble on one message never ends the worker:
+what may pass is retried (bounded), the rest leaves the message queued for a later attempt.
 """
 
 from __future__ import annotations
@@ -14,27 +17,43 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from . import layout
 from .audio import check_complete, declared_duration
 from .cpu import available_cpus
 from .engines import AudioError, Engine, EngineOptions, load_engine
-from .layout import DONE, UnsafeKey
+from .layout import UnsafeKey
 from .lifecycle import Heartbeat, Shutdown, ShutdownGuard
 from .messages import BadMessage, Job, decode
-from .presence import Presence
-from .queue import Message, QueueMissing, WorkQueue
-from .records import Outcome, write_done, write_failure
-from .settings import Settings
-from .storage import Storage, open_storage
+from .presence import Presence, WorkerState
+from .queue import Message, QueueError, WorkQueue
+from .records import Transcription, is_done, write_done, write_failure
+from .settings import TUNING, Settings
+from .storage import Storage, StorageError, open_storage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 REFUSED_PREFIX = "_refused-messages/"  # failure records of messages whose key is not usable
+
+
+class Outcome(Enum):
+    """What handling one message came to, and so what becomes of the message."""
+
+    DONE = "done"          # transcribed and written: deleted
+    SKIPPED = "skipped"    # already done (a re-queue or a duplicate): deleted
+    FAILED = "failed"      # can never work as queued (bad audio, gone, changed): final failure
+                           # record, deleted
+    RETRY = "retry"        # failed this time but may pass (engine error, unreadable file): failure
+                           # record, kept to come back until the receive limit dead-letters it
+    KEPT = "kept"          # storage trouble (destination unwritable, a store unreachable beyond
+                           # WA_STORAGE_RETRY_SECONDS): nothing recorded, kept to come back
+    REFUSED = "refused"    # unsafe or unreadable message: recorded, deleted
+    RELEASED = "released"  # asked to stop: visible again at once for another worker
+
+
+DELETED = frozenset({Outcome.DONE, Outcome.SKIPPED, Outcome.FAILED, Outcome.REFUSED})
 
 
 @dataclass
@@ -60,7 +79,9 @@ def start_worker(settings: Settings, guard: ShutdownGuard) -> WorkerContext:
     if not settings.source or not settings.destination:
         raise ValueError("the worker needs WA_SOURCE and WA_DESTINATION")
     queue = with_queue_retry(settings, guard, lambda: WorkQueue.connect(settings))
-    timeout = settings.visibility_timeout or queue.visibility_timeout()
+    timeout = settings.visibility_timeout or \
+        with_queue_retry(settings, guard, queue.visibility_timeout)
+    max_receives = with_queue_retry(settings, guard, queue.max_receives)
     threads = settings.threads or available_cpus()
     engine = load_engine(settings.engine, EngineOptions.from_settings(settings, threads))
     destination = open_storage(settings.destination)
@@ -70,7 +91,7 @@ def start_worker(settings: Settings, guard: ShutdownGuard) -> WorkerContext:
         destination=destination, engine=engine, worker_id=worker_id,
         visibility_timeout=timeout,
         heartbeat_seconds=settings.heartbeat_seconds or max(1.0, timeout / 3),
-        max_receives=queue.max_receives(),
+        max_receives=max_receives,
         presence=Presence(destination, worker_id, engine.describe()))
 
 
@@ -79,18 +100,18 @@ def run_worker(settings: Settings, guard: ShutdownGuard | None = None) -> int:
     guard = guard or ShutdownGuard()
     context = start_worker(settings, guard)
     log.info("worker %s ready: %s", context.worker_id, context.engine.describe())
-    context.presence.set_state("idle")
+    context.presence.set_state(WorkerState.IDLE)
+    context.presence.start()
     try:
         return _loop(context, settings, guard)
     finally:
-        context.presence.set_state("stopped")
+        context.presence.stop()
 
 
 def _loop(context: WorkerContext, settings: Settings, guard: ShutdownGuard) -> int:
     handled = 0
     idle_since = time.monotonic()
     while not guard.requested.is_set():
-        context.presence.refresh()
         try:
             with guard.interruptible():
                 message = with_queue_retry(settings, guard, lambda: context.queue.receive(
@@ -105,81 +126,143 @@ def _loop(context: WorkerContext, settings: Settings, guard: ShutdownGuard) -> i
                 break
             continue
         handle(context, message, guard)
+        context.presence.set_state(WorkerState.IDLE)
         handled += 1
         idle_since = time.monotonic()
     return handled
 
 
 def with_queue_retry(settings: Settings, guard: ShutdownGuard, call: Callable[[], T]) -> T:
-    """Run a queue call, retrying with exponential backoff (1 s doubling to 30 s) while the
-    queue server is down or the queue is missing (a LocalStack restart loses it until the
-    director runs again); give up after WA_QUEUE_RETRY_SECONDS with QueueUnavailable."""
-    deadline = time.monotonic() + settings.queue_retry_seconds
-    delay = 1.0
+    """Run a queue call, retrying with exponential backoff while the queue server is down or
+    the queue is missing (a LocalStack restart loses it until the director runs again); give
+    up after WA_QUEUE_RETRY_SECONDS with QueueUnavailable."""
+    try:
+        return retrying(call, QueueError, settings.queue_retry_seconds, guard, "queue")
+    except QueueError as error:
+        raise QueueUnavailable(
+            f"queue {settings.queue_name!r} at {settings.queue_endpoint or 'AWS'} "
+            f"unreachable for {settings.queue_retry_seconds:.0f} s, giving up: {error}"
+        ) from None
+
+
+def with_storage_retry(context: WorkerContext, guard: ShutdownGuard, call: Callable[[], T]) -> T:
+    """Run a storage call, retrying with exponential backoff while it fails with a retryable
+    StorageError, for up to WA_STORAGE_RETRY_SECONDS (the message's heartbeat runs meanwhile);
+    a permanent error, or one that lasts longer, is raised."""
+    return retrying(call, StorageError, context.settings.storage_retry_seconds, guard,
+                    "storage", passing=lambda error: error.retryable)
+
+
+def retrying(call: Callable[[], T], errors: type[Exception], seconds: float,
+             guard: ShutdownGuard, what: str,
+             passing: Callable[[Exception], bool] = lambda _: True) -> T:
+    """Call until it returns, backing off (TUNING.retry_backoff_*) between tries of `errors`
+    that `passing` accepts, for up to `seconds`; raise Shutdown if asked to stop meanwhile."""
+    deadline = time.monotonic() + seconds
+    delay = TUNING.retry_backoff_first_seconds
     while True:
         try:
             return call()
-        except (BotoCoreError, ClientError, QueueMissing) as error:
-            if time.monotonic() + delay > deadline:
-                raise QueueUnavailable(
-                    f"queue {settings.queue_name!r} at {settings.queue_endpoint or 'AWS'} "
-                    f"unreachable for {settings.queue_retry_seconds:.0f} s, giving up: {error}"
-                ) from None
-            log.warning("queue unreachable (%s); retrying in %.0f s", error, delay)
+        except errors as error:
+            if not passing(error) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s unreachable (%s); retrying in %.0f s", what, error, delay)
             if guard.requested.wait(delay):
                 raise Shutdown() from None
-            delay = min(delay * 2, 30.0)
+            delay = min(delay * 2, TUNING.retry_backoff_max_seconds)
 
 
-def handle(context: WorkerContext, message: Message, guard: ShutdownGuard) -> str:
-    """Process one message; return what happened: done, skipped, failed, refused or released."""
+def handle(context: WorkerContext, message: Message, guard: ShutdownGuard) -> Outcome:
+    """Process one message, then settle it with the queue. Never raises a storage or queue
+    error: they end as an outcome that keeps the message for a later attempt."""
+    with Heartbeat(context.queue, message, context.visibility_timeout,
+                   context.heartbeat_seconds):
+        outcome = work_on(context, message, guard)
+    # The heartbeat has stopped: nothing can hide the message again once it is deleted or
+    # released.
+    settle(context, message, outcome)
+    return outcome
+
+
+def work_on(context: WorkerContext, message: Message, guard: ShutdownGuard) -> Outcome:
+    """Everything between receiving a message and settling it (which it never does itself)."""
+    name = f"message {message_digest(message)}"
     try:
-        job = decode(message.body)
-    except BadMessage as error:
-        return refuse(context, message, str(error))
-    try:
-        problem = check_source(context, job)
-    except UnsafeKey as error:
-        return refuse(context, message, str(error))
-    except OSError as error:  # e.g. a folder we may not enter: fixable, so not final yet
-        return record_retryable(context, job, message, f"cannot read the file: {error}")
-    if problem:
-        record_failure(context, job, message, problem, final=True)
-        context.queue.delete(message)
-        return "failed"
-    if context.destination.exists(layout.record_key(DONE, job.key, job.version)):
-        log.info("skip %s: already done", job.key)
-        context.queue.delete(message)
-        return "skipped"
-    try:
-        with guard.interruptible(), Heartbeat(context.queue, message, context.visibility_timeout,
-                                              context.heartbeat_seconds,
-                                              on_beat=context.presence.refresh):
-            outcome = transcribe(context, job)
+        try:
+            job = decode(message.body)
+        except BadMessage as error:
+            return refuse(context, message, str(error), guard)
+        name = job.key
+        return transcribe_job(context, job, message, guard)
     except Shutdown:
-        context.queue.release(message)
-        log.info("released %s for another worker", job.key)
-        return "released"
+        log.info("released %s for another worker", name)
+        return Outcome.RELEASED
+    except StorageError as error:  # only what retries could not mend
+        log.error("%s stays queued for a later attempt: %s", name, error)
+        return Outcome.KEPT
+
+
+def transcribe_job(context: WorkerContext, job: Job, message: Message,
+                   guard: ShutdownGuard) -> Outcome:
+    """Check, skip, transcribe and write one file; StorageError when a store stays unusable."""
+    try:
+        problem = with_storage_retry(context, guard, lambda: check_source(context, job))
+    except UnsafeKey as error:
+        return refuse(context, message, str(error), guard)
+    except StorageError as error:
+        if error.retryable:
+            raise
+        # e.g. a folder the worker may not enter: fixable, so not final yet
+        return record_retryable(context, job, message, f"cannot read the file: {error}", guard)
+    if problem:
+        record_failure(context, job, message, problem, True, guard)
+        return Outcome.FAILED
+    if with_storage_retry(context, guard,
+                          lambda: is_done(context.destination, job.key, job.version)):
+        log.info("skip %s: already done", job.key)
+        return Outcome.SKIPPED
+    try:
+        with guard.interruptible():
+            transcription = transcribe(context, job)
     except AudioError as error:  # the recording itself is bad: retrying cannot help
-        record_failure(context, job, message, str(error), final=True)
-        context.queue.delete(message)
-        return "failed"
+        record_failure(context, job, message, str(error), True, guard)
+        return Outcome.FAILED
+    except StorageError as error:  # the download failed
+        if error.retryable:
+            raise
+        return record_retryable(context, job, message, f"cannot read the file: {error}", guard)
     except PermissionError as error:
-        return record_retryable(context, job, message, f"cannot read the file: {error}")
+        return record_retryable(context, job, message, f"cannot read the file: {error}", guard)
     except Exception as error:  # maybe passing (memory, a library hiccup): let SQS retry it
         log.exception("error on %s", job.key)
-        return record_retryable(context, job, message, f"{type(error).__name__}: {error}")
+        return record_retryable(context, job, message, f"{type(error).__name__}: {error}",
+                                guard)
     try:
-        write_done(context.destination, outcome, context.settings.formats)
-    except OSError as error:  # destination full, read-only, gone: keep the message for later
+        with_storage_retry(context, guard, lambda: write_done(
+            context.destination, transcription, context.settings.formats))
+    except StorageError as error:  # destination full, read-only, gone: keep the message
         log.error("cannot write the transcripts of %s to %s: %s; the file stays queued",
                   job.key, context.settings.destination, error)
-        return "failed"
-    _delete(context, message)
-    _log_finished(context, outcome)
-    context.presence.finished(float(outcome.result.get("duration") or 0.0),
-                              outcome.transcribe_seconds)
-    return "done"
+        return Outcome.KEPT
+    _log_finished(context, transcription)
+    context.presence.finished(float(transcription.result.get("duration") or 0.0),
+                              transcription.transcribe_seconds)
+    return Outcome.DONE
+
+
+def settle(context: WorkerContext, message: Message, outcome: Outcome) -> None:
+    """Delete, release or keep the message as its outcome says. A queue that cannot be reached
+    only delays things: a finished file's message comes back and is skipped as done; a kept one
+    comes back anyway."""
+    try:
+        if outcome in DELETED:
+            context.queue.delete(message)
+        elif outcome is Outcome.RELEASED:
+            context.queue.release(message)
+    except QueueError as error:
+        log.warning("could not %s a %s message (%s); it comes back after the visibility "
+                    "timeout", "release" if outcome is Outcome.RELEASED else "delete",
+                    outcome.value, error)
 
 
 def check_source(context: WorkerContext, job: Job) -> str | None:
@@ -192,9 +275,9 @@ def check_source(context: WorkerContext, job: Job) -> str | None:
     return None
 
 
-def transcribe(context: WorkerContext, job: Job) -> Outcome:
+def transcribe(context: WorkerContext, job: Job) -> Transcription:
     started = time.time()
-    context.presence.set_state("busy", job.key)
+    context.presence.set_state(WorkerState.BUSY, job.key)
     with context.source.local_file(job.key) as path:
         declared = declared_duration(str(path))  # no audio stream, not audio: fail before
         log.info("start %s (%.1f s of audio) on %s", job.key, declared, context.worker_id,
@@ -202,59 +285,64 @@ def transcribe(context: WorkerContext, job: Job) -> Outcome:
                         "audio_seconds": round(declared, 3)})
         result = context.engine.transcribe(str(path))
     check_complete(declared, float(result.get("duration") or 0.0))
-    return Outcome(key=job.key, version=job.version, output_stem=job.output_stem, result=result,
-                   engine=context.engine.name, model=context.engine.model,
-                   options=context.engine.describe(), transcribe_seconds=time.time() - started,
-                   worker=context.worker_id, started_at=started)
+    return Transcription(key=job.key, version=job.version, output_stem=job.output_stem,
+                         result=result, engine=context.engine.name, model=context.engine.model,
+                         options=context.engine.describe(),
+                         transcribe_seconds=time.time() - started, worker=context.worker_id,
+                         started_at=started)
 
 
-def refuse(context: WorkerContext, message: Message, reason: str) -> str:
-    """A message we must not act on (unsafe or unreadable): record it and drop it."""
-    digest = hashlib.sha256(message.body.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+def refuse(context: WorkerContext, message: Message, reason: str,
+           guard: ShutdownGuard) -> Outcome:
+    """A message we must not act on (unsafe or unreadable): record it, then it is dropped."""
+    digest = message_digest(message)
     log.warning("refused message %s: %s", digest, reason)
-    write_failure(context.destination, REFUSED_PREFIX + digest, None,
-                  f"refused message: {reason}; body: {message.body[:500]}",
-                  attempts=message.receive_count, final=True, worker=context.worker_id)
-    context.queue.delete(message)
-    return "refused"
+    with_storage_retry(context, guard, lambda: write_failure(
+        context.destination, REFUSED_PREFIX + digest, None,
+        f"refused message: {reason}; body: {message.body[:500]}",
+        attempts=message.receive_count, final=True, worker=context.worker_id))
+    return Outcome.REFUSED
 
 
-def record_retryable(context: WorkerContext, job: Job, message: Message, reason: str) -> str:
+def message_digest(message: Message) -> str:
+    return hashlib.sha256(message.body.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def record_retryable(context: WorkerContext, job: Job, message: Message, reason: str,
+                     guard: ShutdownGuard) -> Outcome:
     """A failure that may pass: recorded, and the message is left to come back after the
     visibility timeout, until the queue's receive limit sends it to the dead-letter queue. The
     last attempt's record is final: fix the cause, then `director --retry-failed`."""
     final = bool(context.max_receives and message.receive_count >= context.max_receives)
-    record_failure(context, job, message, reason, final=final)
-    return "failed"
+    record_failure(context, job, message, reason, final, guard)
+    return Outcome.RETRY
 
 
 def record_failure(context: WorkerContext, job: Job, message: Message, reason: str,
-                   final: bool) -> None:
+                   final: bool, guard: ShutdownGuard) -> None:
     log.warning("failed %s (attempt %d%s): %s", job.key, message.receive_count,
                 ", final" if final else "", reason)
-    write_failure(context.destination, job.key, job.version, reason,
-                  attempts=message.receive_count, final=final, worker=context.worker_id)
+    with_storage_retry(context, guard, lambda: write_failure(
+        context.destination, job.key, job.version, reason, attempts=message.receive_count,
+        final=final, worker=context.worker_id))
 
 
-def _log_finished(context: WorkerContext, outcome: Outcome) -> None:
-    audio = float(outcome.result.get("duration") or 0.0)
-    wall = outcome.transcribe_seconds
+def _log_finished(context: WorkerContext, transcription: Transcription) -> None:
+    audio = float(transcription.result.get("duration") or 0.0)
+    wall = transcription.transcribe_seconds
     speed = audio / wall if wall else 0.0
-    log.info("done %s: %.1f s of audio in %.1f s (%.1fx real time) on %s", outcome.key, audio,
-             wall, speed, context.worker_id,
-             extra={"event": "done", "worker": context.worker_id, "key": outcome.key,
+    coverage = transcription.result.get("coverage") or {}
+    note = ""
+    if coverage.get("recovered_seconds") or coverage.get("uncovered_seconds"):
+        note = (f"; {coverage.get('recovered_seconds', 0):.0f} s of skipped speech recovered, "
+                f"{coverage.get('uncovered_seconds', 0):.0f} s left uncovered")
+    log.info("done %s: %.1f s of audio in %.1f s (%.1fx real time) on %s%s", transcription.key,
+             audio, wall, speed, context.worker_id, note,
+             extra={"event": "done", "worker": context.worker_id, "key": transcription.key,
                     "audio_seconds": round(audio, 3), "wall_seconds": round(wall, 3),
-                    "real_time_factor": round(speed, 2)})
-
-
-def _delete(context: WorkerContext, message: Message) -> None:
-    try:
-        context.queue.delete(message)
-    except (BotoCoreError, ClientError) as error:
-        # The outputs and the record are written: when the message comes back, the worker
-        # that receives it finds the file done and just deletes it.
-        log.warning("could not delete a finished message (%s); it will be skipped as done",
-                    error)
+                    "real_time_factor": round(speed, 2),
+                    "recovered_seconds": coverage.get("recovered_seconds", 0.0),
+                    "uncovered_seconds": coverage.get("uncovered_seconds", 0.0)})
 
 
 def _queue_finished(context: WorkerContext) -> bool:
@@ -263,7 +351,7 @@ def _queue_finished(context: WorkerContext) -> bool:
     with nobody to take it."""
     try:
         counts = context.queue.counts()
-    except (BotoCoreError, ClientError):
+    except QueueError:
         return False
     return counts["visible"] == 0 and counts["in_flight"] == 0
 
@@ -271,5 +359,5 @@ def _queue_finished(context: WorkerContext) -> bool:
 def _poll_seconds(settings: Settings) -> int:
     # Long poll, but never past the idle limit, so an idle worker exits close to on time.
     if settings.idle_exit_seconds:
-        return max(1, min(20, int(settings.idle_exit_seconds)))
-    return 20
+        return max(1, min(TUNING.long_poll_seconds, int(settings.idle_exit_seconds)))
+    return TUNING.long_poll_seconds

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose_stack import compose_binary, host_command, host_environment, resolved_config
-from tests.conftest import SAMPLES, cli_environment, require
+from tests.support.cli import SAMPLES, cli_environment
+from tests.support.compose import compose_binary, host_command, host_environment, resolved_config
 from tests.support.counting_engine import read_calls
+from tests.support.require import require
 
 pytestmark = pytest.mark.integration
 

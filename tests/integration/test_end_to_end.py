@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli_environment, run_cli
+from tests.support.cli import cli_environment, run_cli
 from tests.support.counting_engine import read_calls
 from tests.support.wer import references, word_error_rate
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import SAMPLES, cli_environment, run_cli
+from tests.support.cli import SAMPLES, cli_environment, run_cli
 from tests.support.counting_engine import read_calls
 
 pytestmark = pytest.mark.integration

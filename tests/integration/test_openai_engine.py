@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES, cli_environment, run_cli
+from tests.support.cli import SAMPLES, cli_environment, run_cli
 from tests.support.wer import references, word_error_rate
 from whisper_automation.engines import EngineOptions, load_engine
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SAMPLES, cli_environment, require, run_cli
+from tests.support.cli import REPO, SAMPLES, cli_environment, run_cli
+from tests.support.require import require
 from tests.support.stack import SHORT_CLIPS, Stack, wait_for
 
 pytestmark = pytest.mark.integration
@@ -94,7 +95,8 @@ def test_status_with_the_queue_down_failures_and_an_empty_source(tmp_path: Path)
     result = run_cli("status", str(source), str(destination), "--json", env=env)
 
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started < 30
+    # One attempt, no retries with backoff: quick even on a loaded machine.
+    assert time.monotonic() - started < 90
     data = json.loads(result.stdout)
     assert data["queue"] is None and data["queue_error"]
     assert (data["recordings"], data["done"], data["failed"]) == (2, 1, 1)

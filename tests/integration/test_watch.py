@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES, cli_environment
+from tests.support.cli import SAMPLES, cli_environment
 from tests.support.counting_engine import read_calls
 from tests.support.stack import wait_for
 
@@ -47,16 +47,18 @@ def test_watch_picks_up_new_recordings_and_waits_for_files_being_written(
         engine_log, WA_SOURCE=str(source), WA_DESTINATION=str(destination),
         WA_QUEUE_NAME=f"watch-{uuid.uuid4().hex[:10]}.fifo", AWS_ENDPOINT_URL=localstack.endpoint,
         AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
-        WA_WATCH_SECONDS="1", WA_STABLE_SECONDS="2", WA_IDLE_EXIT_SECONDS="0",
+        # A write every 0.5 s against 5 s of stability: a loaded machine may stall the
+        # writer, not ten times over.
+        WA_WATCH_SECONDS="1", WA_STABLE_SECONDS="5", WA_IDLE_EXIT_SECONDS="0",
         WA_THREADS="1")
     director = start("director", env, "--watch")
     worker = start("worker", env)
     try:
         done = lambda name: (destination / name).is_file()  # noqa: E731
-        wait_for(lambda: done("first.txt"), 120, what="the first recording")
+        wait_for(lambda: done("first.txt"), 300, what="the first recording")
 
         shutil.copy(SAMPLES / "lj-speech/chapter-1/LJ001-0004.m4a", source / "added.m4a")
-        wait_for(lambda: done("added.txt"), 60, what="a recording added while running")
+        wait_for(lambda: done("added.txt"), 300, what="a recording added while running")
 
         writer = threading.Thread(target=slow_copy, args=(
             SAMPLES / "speeches/jfk.flac", source / "growing.flac", 6.0))
@@ -65,7 +67,7 @@ def test_watch_picks_up_new_recordings_and_waits_for_files_being_written(
             assert not any(Path(c).name == "growing.flac" for c in read_calls(engine_log))
             time.sleep(0.2)
         writer.join()
-        wait_for(lambda: done("growing.txt"), 60, what="the finished recording")
+        wait_for(lambda: done("growing.txt"), 300, what="the finished recording")
 
         calls = sorted(Path(call).name for call in read_calls(engine_log))
         assert calls == ["added.m4a", "first.mp3", "growing.flac"]
@@ -77,7 +79,7 @@ def test_watch_picks_up_new_recordings_and_waits_for_files_being_written(
     finally:
         director.send_signal(signal.SIGTERM)
         worker.send_signal(signal.SIGTERM)
-        director_output, _ = director.communicate(timeout=30)
-        worker.communicate(timeout=30)
+        director_output, _ = director.communicate(timeout=120)
+        worker.communicate(timeout=120)
     assert director.returncode == 0, director_output
     assert "watching every 1 s" in director_output

@@ -8,14 +8,14 @@ director leaves a failed file alone unless `--retry-failed`, and such a retry ca
 deduplication id, so SQS (LocalStack keeps ids for 5 minutes, like AWS) does not drop it.
 
 Everything is real: worker and director subprocesses, the faster-whisper tiny.en engine behind the
-call-counting wrapper, a LocalStack queue. The unreadable-file case runs the workers as an
-unprivileged user when the tests run as root (root reads a chmod 000 file anyway).
+call-counting wrapper, a LocalStack queue. When the tests run as root, the unreadable-file case
+starts its worker without the capabilities that let root ignore file modes
+(tests/support/privileges.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
@@ -27,21 +27,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES
-from tests.reliability.conftest import (
-    LAYOUT_DIR,
-    SHORT_CLIPS,
-    Stack,
-    outcome,
-    relocated,
-    wait_for,
-)
+from tests.support.cli import SAMPLES
+from tests.support.privileges import obeying_file_modes
+from tests.support.stack import LAYOUT_DIR, SHORT_CLIPS, Stack, outcome, wait_for
 from whisper_automation.engines import EngineOptions, load_engine
+from whisper_automation.layout import Version
+from whisper_automation.records import write_failure
+from whisper_automation.storage import LocalStorage
 
 pytestmark = pytest.mark.integration
 
-WAIT = 180  # generous bound for any one wait; the tests normally take far less
-NOBODY = 65534
+WAIT = 300  # generous bound for any one wait; the tests normally take far less
 CRASH_MARK = "engine-crash"  # ExplodingEngine fails on files whose name contains this
 
 
@@ -69,26 +65,6 @@ class ExplodingEngine:
 
 
 # --- helpers ---
-
-
-def unprivileged(stack: Stack, locked: tuple[Path, ...] = ()) -> list[str]:
-    """Command prefix running a worker as `nobody` when we are root (so chmod 000 bites), after
-    opening the source for reading and the destination and the engine log for writing; the
-    `locked` files or folders end up chmod 000."""
-    if os.getuid() == 0:
-        for folder, _, files in os.walk(stack.source):
-            Path(folder).chmod(0o755)
-            for name in files:
-                Path(folder, name).chmod(0o644)
-        for folder, _, _ in os.walk(stack.destination):
-            Path(folder).chmod(0o777)
-        stack.engine_log.touch()
-        stack.engine_log.chmod(0o666)
-    for path in locked:
-        path.chmod(0)
-    if os.getuid() != 0:
-        return []
-    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 
 
 def finish(process: subprocess.Popen, timeout: float = WAIT) -> str:
@@ -132,9 +108,9 @@ def assert_failure_record(record: dict, key: str, reason: str, started: float) -
 
 
 def test_bad_recordings_get_one_clear_failure_record_and_never_block_good_ones(
-        make_stack, record_row, open_root) -> None:
+        make_stack, record_row) -> None:
     # Visibility 10 s: should a bad file wrongly be retried, it shows up within the test.
-    stack = relocated(make_stack(WA_VISIBILITY_TIMEOUT="10"), open_root)
+    stack = make_stack(WA_VISIBILITY_TIMEOUT="10")
     bad = stack.source / "bad"
     bad.mkdir()
     (bad / "empty.wav").write_bytes(b"")
@@ -154,13 +130,12 @@ def test_bad_recordings_get_one_clear_failure_record_and_never_block_good_ones(
         "bad/novideo.mp4": "no audio stream",
     }
     good = set(SHORT_CLIPS)
-    preexec = unprivileged(stack)
     started = time.time()
 
     director = stack.director()
     assert director.returncode == 0, director.stderr
     assert f"found {len(good) + len(expected_reasons)}," in director.stdout, director.stdout
-    workers = [stack.start_worker(preexec=preexec) for _ in range(2)]
+    workers = [stack.start_worker() for _ in range(2)]
     outputs = [finish(worker) for worker in workers]
     log = "\n".join(outputs)
     assert all(worker.returncode == 0 for worker in workers), log
@@ -193,13 +168,12 @@ def test_bad_recordings_get_one_clear_failure_record_and_never_block_good_ones(
     assert f"failed before {len(expected_reasons)}" in again.stdout, again.stdout
     assert again.stdout.rstrip().endswith("queued 0"), again.stdout
     assert stack.queue_counts() == (0, 0)
-    # ... and --retry-failed queues exactly those again, within SQS's 5-minute dedup window:
-    # a reused deduplication id would be accepted by SendMessage yet never delivered.
-    assert time.time() - started < 300
+    # ... and --retry-failed queues exactly those again (each with a new deduplication id: see
+    # the test below for why that matters).
     retry = stack.director("--retry-failed")
     assert retry.returncode == 0, retry.stderr
     assert retry.stdout.rstrip().endswith(f"queued {len(expected_reasons)}"), retry.stdout
-    wait_for(lambda: stack.queue_counts() == (len(expected_reasons), 0), 10,
+    wait_for(lambda: stack.queue_counts() == (len(expected_reasons), 0), 60,
              what=f"{len(expected_reasons)} retried messages visible in the queue")
     bodies = receive_all(stack, len(expected_reasons))
     assert sorted(body["key"] for body in bodies) == sorted(expected_reasons)
@@ -215,12 +189,35 @@ def receive_all(stack: Stack, count: int) -> list[dict]:
     """Receive (without deleting) the queued messages, to look at their bodies."""
     sqs, url = stack.sqs(), stack.queue_url()
     bodies: list[dict] = []
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while len(bodies) < count and time.monotonic() < deadline:
         response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
                                        VisibilityTimeout=60)
         bodies += [json.loads(item["Body"]) for item in response.get("Messages", [])]
     return bodies
+
+
+def test_retry_failed_within_the_deduplication_window_is_delivered(make_stack) -> None:
+    # SQS (and LocalStack) accept a re-send with a deduplication id seen in the last 5 minutes
+    # and never deliver it: a retry must carry a new id. No worker is needed to see it: the
+    # message is taken and the failure recorded as a worker would, seconds after the send.
+    stack = make_stack(keys=[])
+    (stack.source / "bad.wav").write_bytes(b"")
+    sent = time.monotonic()
+    assert stack.director().stdout.rstrip().endswith("queued 1")
+    sqs, url = stack.sqs(), stack.queue_url()
+    (item,) = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20)["Messages"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=item["ReceiptHandle"])
+    first = json.loads(item["Body"])
+    write_failure(LocalStorage(stack.destination), first["key"], Version.from_dict(
+        first["version"]), "not a readable audio file", attempts=1, final=True, worker="test")
+    assert stack.director().stdout.rstrip().endswith("queued 0")  # failed: left alone
+
+    retry = stack.director("--retry-failed")
+    assert retry.stdout.rstrip().endswith("queued 1"), retry.stdout
+    assert time.monotonic() - sent < 300  # the premise: still inside the window (by far)
+    (again,) = receive_all(stack, 1)
+    assert again["key"] == "bad.wav" and again["retry"] > 0
 
 
 def test_file_deleted_or_changed_after_queueing_is_recorded_and_the_new_version_redone(
@@ -322,23 +319,24 @@ def test_engine_error_is_retried_up_to_max_receives_then_dead_lettered(
 
 
 def test_unreadable_file_or_folder_is_retried_then_recorded_and_kept_for_retry(
-        make_stack, record_row, open_root) -> None:
+        make_stack, record_row) -> None:
     # A permission problem is not the recording's fault and can be fixed: it is retried up to
     # the receive limit (not failed at once), never kills the worker, ends in a final record
     # and the dead-letter queue, and comes back with --retry-failed once fixed.
     good = ["lj-speech/chapter-1/LJ001-0002.mp3"]
-    stack = relocated(make_stack(keys=good, WA_VISIBILITY_TIMEOUT="10", WA_MAX_RECEIVES="2",
-                                 WA_IDLE_EXIT_SECONDS="4"), open_root)
+    stack = make_stack(keys=good, WA_VISIBILITY_TIMEOUT="10", WA_MAX_RECEIVES="2",
+                       WA_IDLE_EXIT_SECONDS="4")
     locked_file = copy_sample(stack, "lj-speech/chapter-1/LJ001-0004.m4a", "locked.m4a")
     copy_sample(stack, "speeches/jfk.flac", "private/locked.flac")
     locked = (locked_file, stack.source / "private")
-    preexec = unprivileged(stack, locked=locked)
+    for path in locked:
+        path.chmod(0)
     started = time.time()
     director = stack.director()
     assert director.returncode == 0, director.stderr
     assert director.stdout.rstrip().endswith("queued 3"), director.stdout
 
-    worker = stack.start_worker(preexec=preexec)
+    worker = stack.start_worker(preexec=obeying_file_modes())
     log = finish(worker)
     assert worker.returncode == 0, log
     assert stack.done_keys() == set(good), log
@@ -354,11 +352,11 @@ def test_unreadable_file_or_folder_is_retried_then_recorded_and_kept_for_retry(
         path.chmod(0o755)
     retry = stack.director("--retry-failed")
     assert retry.stdout.rstrip().endswith("queued 2"), retry.stdout
-    worker = stack.start_worker(preexec=unprivileged(stack))
+    worker = stack.start_worker(preexec=obeying_file_modes())
     log = finish(worker)
     assert worker.returncode == 0, log
     assert stack.done_keys() == {*good, "locked.m4a", "private/locked.flac"}, log
     record_row(fault="recording or folder the worker may not read (permissions)",
-               injection="chmod 000 on a file and on a folder, worker as nobody; max receives "
-                         "2; then fixed and --retry-failed",
+               injection="chmod 000 on a file and on a folder (a root worker without "
+                         "CAP_DAC_OVERRIDE); max receives 2; then fixed and --retry-failed",
                **outcome(stack, [*good, "locked.m4a", "private/locked.flac"]))

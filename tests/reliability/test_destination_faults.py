@@ -6,61 +6,28 @@ record and no half-written file; once the fault is gone the file completes, whet
 worker takes it up again or a new worker does.
 
 Everything is real: worker and director subprocesses, the faster-whisper tiny.en engine behind the
-call-counting wrapper, a LocalStack queue. A read-only destination is a root-owned 0o755 folder
-and a worker running as `nobody` (root writes anywhere); a full disk is emulated with a file-size
-limit (`prlimit --fsize`): writes past it fail with EFBIG ("File too large"), as on a full disk.
+call-counting wrapper, a LocalStack queue. A read-only destination is a 0o555 folder (a worker
+started as root runs without the capabilities that let root write there anyway, see
+tests/support/privileges.py); a full disk is emulated with a file-size limit (`prlimit --fsize`):
+writes past it fail with EFBIG ("File too large"), as on a full disk.
 """
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import threading
 
 import pytest
 
-from tests.reliability.conftest import LAYOUT_DIR, Stack, outcome, relocated, wait_for
+from tests.support.privileges import obeying_file_modes
+from tests.support.stack import LAYOUT_DIR, Stack, Watched, outcome, wait_for
 
 pytestmark = pytest.mark.integration
 
-WAIT = 180  # generous bound for any one wait; the tests normally take far less
+WAIT = 300  # generous bound for any one wait; the tests normally take far less
 VISIBILITY = 10
 KEY = "speeches/jfk.flac"  # 11 s of speech: transcripts of 100-200 bytes, a record over 1 KB
 TRANSCRIPTS = ("speeches/jfk.txt", "speeches/jfk.vtt", "speeches/jfk.srt")
 PRESENCE_DIR = f"{LAYOUT_DIR}/workers/"
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
-
-class Watched:
-    """A running worker whose output is collected as it comes, so the test can act on a log line
-    while the worker goes on."""
-
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.process = process
-        self._lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self._lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self._lines)
-
-    def wait_for_line(self, text: str, timeout: float = WAIT) -> None:
-        wait_for(lambda: text in self.output or self.process.poll() is not None, timeout,
-                 what=f"the worker to log {text!r}")
-        assert text in self.output, self.output
-
-    def finish(self, timeout: float = WAIT) -> str:
-        """Wait for the worker to exit; assert it exited cleanly; return its whole output."""
-        self.process.wait(timeout=timeout)
-        self._reader.join(timeout=10)
-        assert self.process.returncode == 0, self.output
-        return self.output
 
 
 def destination_files(stack: Stack) -> dict[str, bytes]:
@@ -82,21 +49,14 @@ def error_line(stack: Stack) -> str:
 
 
 def test_read_only_destination_keeps_the_message_and_completes_once_writable(
-        make_stack, record_row, open_root) -> None:
-    stack = relocated(make_stack(keys=[KEY], WA_VISIBILITY_TIMEOUT=str(VISIBILITY)), open_root)
-    if os.getuid() == 0:  # root writes anywhere: run the worker as nobody
-        preexec = NOBODY
-        stack.engine_log.touch()
-        stack.engine_log.chmod(0o666)
-        stack.destination.chmod(0o755)  # owned by root: read-only for nobody
-    else:
-        preexec = []
-        stack.destination.chmod(0o555)
+        make_stack, record_row) -> None:
+    stack = make_stack(keys=[KEY], WA_VISIBILITY_TIMEOUT=str(VISIBILITY))
+    stack.destination.chmod(0o555)
     director = stack.director()
     assert director.returncode == 0, director.stderr
     assert director.stdout.rstrip().endswith("queued 1"), director.stdout
 
-    worker = Watched(stack.start_worker(preexec=preexec))
+    worker = Watched(stack.start_worker(preexec=obeying_file_modes()))
     worker.wait_for_line(error_line(stack))
     # A clear error that names the file, the destination and the cause ...
     assert "Permission denied" in worker.output, worker.output
@@ -109,7 +69,7 @@ def test_read_only_destination_keeps_the_message_and_completes_once_writable(
 
     # The fault goes away while the worker runs: it takes the message up again when it comes
     # back, with no restart and no director run.
-    stack.destination.chmod(0o777)
+    stack.destination.chmod(0o755)
     log = worker.finish()
 
     assert stack.done_keys() == {KEY}, log
@@ -121,7 +81,7 @@ def test_read_only_destination_keeps_the_message_and_completes_once_writable(
     assert stack.queue_counts(dead_letter=True) == (0, 0)
 
     record_row(fault="destination read-only",
-               injection="worker (as nobody) cannot write the destination; made writable while "
+               injection="worker cannot write the destination (0o555); made writable while "
                          "it runs (the first result cannot be kept: transcribed twice)",
                **outcome(stack, [KEY]))
 
@@ -155,7 +115,7 @@ def test_full_destination_leaves_no_record_or_half_file_and_completes_later(
     # The operator stops the worker on the full disk and starts one where there is room.
     limited.process.send_signal(signal.SIGTERM)
     limited.finish(timeout=60)
-    wait_for(lambda: stack.queue_counts() == (1, 0), VISIBILITY + 30, interval=0.5,
+    wait_for(lambda: stack.queue_counts() == (1, 0), WAIT, interval=0.5,
              what="the kept message to become visible again")
     assert stack.calls()[KEY] == 1
     log = Watched(stack.start_worker()).finish()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES
-from tests.reliability.conftest import outcome
+from tests.support.cli import SAMPLES
+from tests.support.stack import outcome
 
 pytestmark = pytest.mark.integration
 

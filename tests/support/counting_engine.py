@@ -9,6 +9,7 @@ WA_TEST_INNER_ENGINE (the wrapped engine, default faster-whisper).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -29,17 +30,25 @@ class CountingEngine:
         return self._inner.describe()
 
     def transcribe(self, audio_path: str) -> dict:
+        with open(audio_path, "rb") as audio:
+            digest = hashlib.sha256(audio.read()).hexdigest()  # names an S3 object's download
         with open(self._log, "a", encoding="utf-8") as log:
             # JSON per line: file names may contain tabs and newlines.
-            log.write(json.dumps({"pid": os.getpid(), "path": audio_path}) + "\n")
+            log.write(json.dumps({"pid": os.getpid(), "path": audio_path,
+                                  "sha256": digest}) + "\n")
         time.sleep(self._delay)
         return self._inner.transcribe(audio_path)
 
 
-def read_calls(log_path: str | os.PathLike) -> list[str]:
-    """The audio paths transcribed, one entry per engine call."""
+def read_call_entries(log_path: str | os.PathLike) -> list[dict]:
+    """One {"pid", "path", "sha256"} per engine call, in order."""
     try:
         with open(log_path, encoding="utf-8") as log:
-            return [json.loads(line)["path"] for line in log if line.strip()]
+            return [json.loads(line) for line in log if line.strip()]
     except FileNotFoundError:
         return []
+
+
+def read_calls(log_path: str | os.PathLike) -> list[str]:
+    """The audio paths transcribed, one entry per engine call."""
+    return [entry["path"] for entry in read_call_entries(log_path)]

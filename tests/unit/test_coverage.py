@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from whisper_automation.coverage import covered_spans, find_gaps, words_inside
+from whisper_automation.coverage import covered_spans, find_gaps, widen, words_inside
 
 
 def word(text: str, start: float, end: float) -> dict:
@@ -21,15 +21,16 @@ def test_speech_before_the_first_word_is_a_gap() -> None:
     gaps = find_gaps([(0.0, 26.0)], covered, min_seconds=5.0)
     assert len(gaps) == 1
     assert gaps[0].start == 0.0
-    assert gaps[0].end == pytest.approx(20.0)  # half a second of slack before the word
-    assert gaps[0].speech_seconds == pytest.approx(20.0)
+    assert gaps[0].end == pytest.approx(20.2)  # a little slack before the word
+    assert gaps[0].speech_seconds == pytest.approx(20.2)
 
 
 def test_a_word_stretched_over_many_seconds_covers_only_a_spoken_words_length() -> None:
     # The alignment put one word over 0-20 s: that is not 20 s of transcribed speech.
     covered = covered_spans([segment(word("chapter", 0.0, 20.0), word("six", 20.0, 20.4))])
     gaps = find_gaps([(0.0, 21.0)], covered, min_seconds=5.0)
-    assert [(round(g.start, 1), round(g.end, 1)) for g in gaps] == [(2.5, 19.5)]
+    # "chapter" covers what saying it takes (0.35 s + 0.12 s a letter) plus 0.3 s of slack.
+    assert [(round(g.start, 2), round(g.end, 2)) for g in gaps] == [(1.49, 19.7)]
 
 
 def test_short_uncovered_stretches_are_not_gaps() -> None:
@@ -48,7 +49,7 @@ def test_uncovered_speech_on_both_sides_of_a_pause_is_one_gap() -> None:
 def test_a_covered_word_between_two_stretches_splits_them() -> None:
     covered = covered_spans([segment(word("middle", 10.0, 10.5))])
     gaps = find_gaps([(0.0, 20.0)], covered, min_seconds=5.0)
-    assert [(g.start, g.end) for g in gaps] == [(0.0, 9.5), (11.0, 20.0)]
+    assert [(g.start, g.end) for g in gaps] == [(0.0, 9.7), (10.8, 20.0)]
 
 
 def test_segments_without_word_timings_cover_their_whole_span() -> None:
@@ -63,3 +64,21 @@ def test_words_inside_keeps_only_words_whose_middle_is_in_the_stretch() -> None:
     assert [w["word"] for w in kept[0]["words"]] == [" inside"]
     assert kept[0]["text"] == " inside"
     assert (kept[0]["start"], kept[0]["end"]) == (3.0, 4.0)
+
+
+def test_words_inside_with_keep_false_leaves_the_words_outside() -> None:
+    first = [segment(word("one", 1.0, 1.5), word("two", 5.0, 5.5), word("three", 9.0, 9.5))]
+    outside = words_inside(first, 4.0, 6.0, keep=False)
+    assert [w["word"] for s in outside for w in s["words"]] == [" one", " three"]
+
+
+def test_a_gap_grows_over_the_stretched_words_that_border_it() -> None:
+    # "a" lasting 3.2 s and "little" 1.6 s hide the words Whisper skipped after "a".
+    words = segment(word("in", 25.2, 25.35), word("a", 25.35, 28.5), word("little", 28.5, 30.2),
+                    word("by", 30.2, 30.6))
+    assert widen(26.0, 28.2, [words]) == (25.35, 30.2)
+
+
+def test_a_gap_between_plausible_words_stays_as_it_is() -> None:
+    words = segment(word("in", 25.2, 25.35), word("the", 28.5, 28.7))
+    assert widen(25.65, 28.2, [words]) == (25.65, 28.2)

@@ -10,11 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.faulty_storage import FaultyStorage
 from whisper_automation import records
-from whisper_automation.director import make_plan
-from whisper_automation.layout import DONE, FAILED, STATE_DIR, Version, record_key
+from whisper_automation.director import carry_out, make_plan
+from whisper_automation.layout import DONE, STATE_DIR, Version, record_key
 from whisper_automation.messages import Job
-from whisper_automation.records import Outcome, list_records, read_record, write_done
+from whisper_automation.records import (
+    Transcription,
+    is_done,
+    read_record,
+    read_records,
+    write_done,
+)
 from whisper_automation.settings import Settings, load_settings
 from whisper_automation.storage import LocalStorage
 from whisper_automation.writers import render
@@ -48,7 +55,7 @@ class Trees:
 
     def done(self, key: str, stem: str, formats: tuple[str, ...] = ("txt", "srt"),
              version: Version | None = None) -> str:
-        outcome = Outcome(key=key, version=version or self.version(key), output_stem=stem,
+        outcome = Transcription(key=key, version=version or self.version(key), output_stem=stem,
                           result=RESULT, engine="stub", model="m", options={"beam": 1},
                           transcribe_seconds=0.5, worker="w1", started_at=1.0)
         return write_done(self.destination, outcome, formats)
@@ -95,8 +102,8 @@ def test_write_done_writes_outputs_and_a_record_with_the_result(trees: Trees) ->
     assert record["formats"] == ["txt", "srt"]
     assert record["audio_seconds"] == 1.5
     assert record["version"] == trees.version("week1/a.mp3").to_dict()
-    assert list_records(trees.destination, DONE) == {
-        "week1/a.mp3": trees.version("week1/a.mp3").token()}
+    assert read_records(trees.destination).done == {
+        "week1/a.mp3": {trees.version("week1/a.mp3").token()}}
 
 
 def test_a_done_file_is_not_queued_again(trees: Trees) -> None:
@@ -181,20 +188,41 @@ def test_failure_of_the_current_version_counts_even_when_an_older_one_failed_too
         assert plan.failed == ["a.mp3"] and plan.jobs == [], f"listing reversed={reverse}"
 
 
-def test_write_done_removes_older_versions_and_failures(trees: Trees) -> None:
+def test_write_done_forgets_a_failure_of_its_version_without_listing(trees: Trees) -> None:
+    trees.add("a.mp3")
+    trees.fail("a.mp3")
+    counting = FaultyStorage(trees.destination)
+    outcome = Transcription(key="a.mp3", version=trees.version("a.mp3"), output_stem="a",
+                            result=RESULT, engine="stub", model="m", options={},
+                            transcribe_seconds=0.5, worker="w1", started_at=1.0)
+    write_done(counting, outcome, ("txt",))
+    assert is_done(counting, "a.mp3", trees.version("a.mp3"))
+    assert counting.calls["list_keys"] == 0  # per-file cost does not grow with the folder
+    assert read_records(trees.destination).failed == {}
+
+
+def test_the_director_sweeps_records_of_older_versions_and_failures_of_done_ones(
+        trees: Trees) -> None:
     path = trees.add("a.mp3", b"one")
     trees.add("a.mp3.extra.mp3")  # another key whose name starts like this one
     first = trees.done("a.mp3", "a")
     other = trees.done("a.mp3.extra.mp3", "a.mp3.extra")
-    trees.fail("a.mp3")
-    old_failure = trees.fail("a.mp3", Version(size=99, mtime_ns=1))
+    old_failure = trees.fail("a.mp3")
     path.write_bytes(b"version two")
     second = trees.done("a.mp3", "a")
-    state = set(trees.destination.list_keys(STATE_DIR + "/"))
-    assert second in state and other in state
-    assert first not in state and old_failure not in state
-    assert not [name for name in state if name.startswith(f"{STATE_DIR}/{FAILED}/")]
-    assert list_records(trees.destination, DONE)["a.mp3"] == trees.version("a.mp3").token()
+    gone = trees.add("gone.mp3")
+    kept = trees.done("gone.mp3", "gone")
+    gone.unlink()  # a recording no longer in the source keeps its record
+    state = set(trees.destination.list_keys(STATE_DIR))
+    assert {first, second, old_failure} <= state  # writing never lists, so never sweeps
+
+    plan = trees.plan()
+    assert sorted(plan.stale) == sorted([first, old_failure])
+    assert set(trees.destination.list_keys(STATE_DIR)) == state  # planning changes nothing
+    carry_out(trees.destination, plan)
+    state = set(trees.destination.list_keys(STATE_DIR))
+    assert state == {second, other, kept}
+    assert read_records(trees.destination).done["a.mp3"] == {trees.version("a.mp3").token()}
 
 
 def test_done_records_in_nested_folders_are_found(trees: Trees) -> None:
@@ -218,13 +246,16 @@ def test_new_formats_are_rendered_from_the_done_record_once(trees: Trees) -> Non
     assert not (trees.dst / "week1" / "a.srt").exists()
 
     plan = trees.plan(formats=("txt", "srt"))
+    assert plan.to_render == {"week1/a.mp3": ["srt"]}
+    assert not (trees.dst / "week1" / "a.srt").exists()  # planning renders nothing
+    carry_out(trees.destination, plan)
     assert plan.rendered == 1
     assert plan.jobs == [] and plan.done == ["week1/a.mp3"]
     assert (trees.dst / "week1" / "a.srt").read_bytes() == render(RESULT, "srt")
     assert "new formats rendered from records 1" in plan.summary()
 
     again = trees.plan(formats=("txt", "srt"))
-    assert again.rendered == 0
+    assert again.to_render == {}
 
 
 def test_a_deleted_transcript_is_rendered_again_from_the_record(trees: Trees) -> None:
@@ -232,6 +263,7 @@ def test_a_deleted_transcript_is_rendered_again_from_the_record(trees: Trees) ->
     trees.done("a.mp3", "a", formats=("txt", "srt"))
     (trees.dst / "a.txt").unlink()
     plan = trees.plan(formats=("txt", "srt"))
+    carry_out(trees.destination, plan)
     assert plan.rendered == 1 and plan.jobs == []
     assert (trees.dst / "a.txt").read_bytes() == render(RESULT, "txt")
 
@@ -242,4 +274,4 @@ def test_failure_record_contents(trees: Trees) -> None:
     record = json.loads((trees.dst / name).read_bytes())
     assert record["key"] == "a.mp3" and record["reason"] == "boom"
     assert record["final"] is True and record["attempts"] == 1
-    assert list_records(trees.destination, FAILED) == {"a.mp3": trees.version("a.mp3").token()}
+    assert read_records(trees.destination).failed == {"a.mp3": {trees.version("a.mp3").token()}}

@@ -4,62 +4,35 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import threading
 import time
-import uuid
-import wave
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 import whisper_automation
+from tests.support.worker_rig import RESULT, Rig, write_wav
 from whisper_automation import layout
 from whisper_automation.engines import AudioError
 from whisper_automation.layout import DONE, FAILED, STATE_DIR, Version
 from whisper_automation.lifecycle import Heartbeat, Shutdown, ShutdownGuard
 from whisper_automation.messages import Job, decode
-from whisper_automation.presence import Presence
 from whisper_automation.queue import (
     SEND_BATCH,
     Message,
+    QueueError,
     QueueMissing,
     WorkQueue,
     dead_letter_name,
     queue_template,
 )
-from whisper_automation.records import Outcome, read_record, write_done
-from whisper_automation.settings import Settings, load_settings
-from whisper_automation.storage import LocalStorage
-from whisper_automation.worker import REFUSED_PREFIX, WorkerContext, handle
+from whisper_automation.records import Transcription, read_record, write_done
+from whisper_automation.settings import Settings
+from whisper_automation.worker import REFUSED_PREFIX, Outcome
 from whisper_automation.writers import render
 
 TEMPLATE_FILE = Path(whisper_automation.__file__).parent / "create_queue.json"
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def settings(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
-    for key in [key for key in os.environ if key.startswith("AWS_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    return dataclasses.replace(
-        load_settings(environ={}), sqs_endpoint_url=moto_endpoint,
-        queue_name=f"t{uuid.uuid4().hex}.fifo", formats=("txt", "srt"), stable_seconds=0)
 
 
 def attributes(queue: WorkQueue, url: str) -> dict[str, str]:
@@ -190,89 +163,10 @@ def test_receive_release_and_delete(settings: Settings) -> None:
 # --- the worker ---
 
 
-def write_wav(path: Path, seconds: float = 0.2) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as stream:
-        stream.setnchannels(1)
-        stream.setsampwidth(2)
-        stream.setframerate(16000)
-        stream.writeframes(b"\0\0" * int(16000 * seconds))
-    return path
-
-
-RESULT = {"text": " Hi there.", "language": "en", "duration": 0.2,
-          "segments": [{"id": 0, "start": 0.0, "end": 0.2, "text": " Hi there."}]}
-
-
-class StubEngine:
-    name = "stub"
-    model = "stub-model"
-
-    def __init__(self, error: BaseException | None = None) -> None:
-        self.error = error
-        self.calls: list[str] = []
-
-    def describe(self) -> dict:
-        return {"engine": self.name, "model": self.model}
-
-    def transcribe(self, audio_path: str) -> dict:
-        self.calls.append(audio_path)
-        if self.error is not None:
-            raise self.error
-        return RESULT
-
-
-class Rig:
-    def __init__(self, settings: Settings, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.src = tmp_path / "src"
-        self.dst = tmp_path / "dst"
-        self.src.mkdir()
-        self.queue = WorkQueue.ensure(settings)
-        self.engine = StubEngine()
-        self.context = WorkerContext(
-            settings=settings, queue=self.queue, source=LocalStorage(self.src),
-            destination=LocalStorage(self.dst), engine=self.engine, worker_id="test-worker",
-            visibility_timeout=60, heartbeat_seconds=30, max_receives=3,
-            presence=Presence(LocalStorage(self.dst), "test-worker", {}))
-
-    def job(self, key: str, stem: str) -> Job:
-        version = self.context.source.version(key)
-        assert version is not None
-        return Job(key, version, stem)
-
-    def deliver(self, job: Job | None = None, body: str | None = None) -> Message:
-        if job is not None:
-            self.queue.send([job])
-        else:
-            self.queue.client.send_message(QueueUrl=self.queue.url, MessageBody=body,
-                                           MessageGroupId="raw")
-        message = self.queue.receive(wait_seconds=0)
-        assert message is not None
-        return message
-
-    def handle(self, message: Message, guard: ShutdownGuard | None = None) -> str:
-        return handle(self.context, message, guard or ShutdownGuard())
-
-    def failure(self, key: str, version: Version) -> dict:
-        record = read_record(self.context.destination, layout.record_key(FAILED, key, version))
-        assert record is not None, list(self.context.destination.list_keys())
-        return record
-
-    def files_outside_destination(self) -> set[str]:
-        return {str(path) for path in self.tmp_path.rglob("*")
-                if self.dst not in path.parents and path != self.dst}
-
-
-@pytest.fixture
-def rig(settings: Settings, tmp_path: Path) -> Rig:
-    return Rig(settings, tmp_path)
-
-
 def test_worker_transcribes_writes_outputs_and_record_then_deletes(rig: Rig) -> None:
     write_wav(rig.src / "week1" / "talk.wav")
     job = rig.job("week1/talk.wav", "week1/talk")
-    assert rig.handle(rig.deliver(job)) == "done"
+    assert rig.handle(rig.deliver(job)) is Outcome.DONE
     assert rig.engine.calls == [str(rig.src / "week1" / "talk.wav")]
     assert (rig.dst / "week1" / "talk.txt").read_bytes() == render(RESULT, "txt")
     assert (rig.dst / "week1" / "talk.srt").read_bytes() == render(RESULT, "srt")
@@ -289,9 +183,9 @@ def test_worker_skips_a_file_that_is_already_done(rig: Rig) -> None:
     write_wav(rig.src / "a.wav")
     job = rig.job("a.wav", "a")
     write_done(rig.context.destination,
-               Outcome(job.key, job.version, job.output_stem, RESULT, "stub", "m", {}, 0.1, "w",
-                       1.0), ["txt"])
-    assert rig.handle(rig.deliver(job)) == "skipped"
+               Transcription(job.key, job.version, job.output_stem, RESULT, "stub", "m", {},
+                             0.1, "w", 1.0), ["txt"])
+    assert rig.handle(rig.deliver(job)) is Outcome.SKIPPED
     assert rig.engine.calls == []
     assert rig.queue.counts() == {"visible": 0, "in_flight": 0, "dead": 0}
 
@@ -307,7 +201,7 @@ def test_worker_skips_a_file_that_is_already_done(rig: Rig) -> None:
 ])
 def test_worker_refuses_unsafe_or_unreadable_messages(rig: Rig, body: str) -> None:
     before = rig.files_outside_destination()
-    assert rig.handle(rig.deliver(body=body)) == "refused"
+    assert rig.handle(rig.deliver(body=body)) is Outcome.REFUSED
     assert rig.engine.calls == []
     assert rig.files_outside_destination() == before
     written = list(rig.context.destination.list_keys())
@@ -323,7 +217,7 @@ def test_worker_refuses_a_source_symlink_that_leaves_the_source(rig: Rig) -> Non
     (rig.src / "link.wav").symlink_to(outside)
     stat = outside.stat()
     job = Job("link.wav", Version(stat.st_size, stat.st_mtime_ns), "link")
-    assert rig.handle(rig.deliver(job)) == "refused"
+    assert rig.handle(rig.deliver(job)) is Outcome.REFUSED
     assert rig.engine.calls == []
     written = list(rig.context.destination.list_keys())
     assert len(written) == 1 and written[0].startswith(f"{STATE_DIR}/{FAILED}/{REFUSED_PREFIX}")
@@ -335,7 +229,7 @@ def test_worker_fails_a_file_deleted_after_it_was_queued(rig: Rig) -> None:
     job = rig.job("gone.wav", "gone")
     message = rig.deliver(job)
     path.unlink()
-    assert rig.handle(message) == "failed"
+    assert rig.handle(message) is Outcome.FAILED
     assert rig.engine.calls == []
     record = rig.failure("gone.wav", job.version)
     assert "no longer exists" in record["reason"] and record["final"] is True
@@ -348,7 +242,7 @@ def test_worker_fails_a_file_changed_after_it_was_queued(rig: Rig) -> None:
     message = rig.deliver(job)
     with path.open("ab") as stream:
         stream.write(b"\0\0" * 100)
-    assert rig.handle(message) == "failed"
+    assert rig.handle(message) is Outcome.FAILED
     assert rig.engine.calls == []
     assert "changed" in rig.failure("edit.wav", job.version)["reason"]
     assert not (rig.dst / "edit.txt").exists()
@@ -359,7 +253,7 @@ def test_worker_fails_for_good_when_the_engine_reports_bad_audio(rig: Rig) -> No
     write_wav(rig.src / "bad.wav")
     rig.engine.error = AudioError("cannot decode")
     job = rig.job("bad.wav", "bad")
-    assert rig.handle(rig.deliver(job)) == "failed"
+    assert rig.handle(rig.deliver(job)) is Outcome.FAILED
     record = rig.failure("bad.wav", job.version)
     assert record["final"] is True and "cannot decode" in record["reason"]
     assert record["attempts"] == 1
@@ -370,7 +264,7 @@ def test_worker_fails_for_good_when_the_engine_reports_bad_audio(rig: Rig) -> No
 def test_worker_fails_for_good_on_a_file_without_audio_before_the_engine(rig: Rig) -> None:
     (rig.src / "noise.mp3").write_bytes(b"this is not an mp3 file at all" * 10)
     job = rig.job("noise.mp3", "noise")
-    assert rig.handle(rig.deliver(job)) == "failed"
+    assert rig.handle(rig.deliver(job)) is Outcome.FAILED
     assert rig.engine.calls == []
     assert rig.failure("noise.mp3", job.version)["final"] is True
     assert rig.queue.counts()["in_flight"] == 0
@@ -380,7 +274,7 @@ def test_worker_keeps_the_message_for_a_retry_on_an_unexpected_error(rig: Rig) -
     write_wav(rig.src / "flaky.wav")
     rig.engine.error = RuntimeError("out of memory, maybe")
     job = rig.job("flaky.wav", "flaky")
-    assert rig.handle(rig.deliver(job)) == "failed"
+    assert rig.handle(rig.deliver(job)) is Outcome.RETRY
     record = rig.failure("flaky.wav", job.version)
     assert record["final"] is False
     assert "RuntimeError: out of memory, maybe" in record["reason"]
@@ -392,7 +286,7 @@ def test_unexpected_error_on_the_last_receive_is_recorded_as_final(rig: Rig) -> 
     rig.engine.error = RuntimeError("again")
     rig.context.max_receives = 1
     job = rig.job("flaky.wav", "flaky")
-    assert rig.handle(rig.deliver(job)) == "failed"
+    assert rig.handle(rig.deliver(job)) is Outcome.RETRY
     assert rig.failure("flaky.wav", job.version)["final"] is True
     assert rig.queue.counts()["in_flight"] == 1  # SQS moves it to the dead-letter queue
 
@@ -401,7 +295,7 @@ def test_worker_releases_the_message_when_asked_to_stop(rig: Rig) -> None:
     write_wav(rig.src / "a.wav")
     guard = ShutdownGuard()
     guard.requested.set()
-    assert rig.handle(rig.deliver(rig.job("a.wav", "a")), guard) == "released"
+    assert rig.handle(rig.deliver(rig.job("a.wav", "a")), guard) is Outcome.RELEASED
     assert rig.engine.calls == []
     assert rig.queue.counts() == {"visible": 1, "in_flight": 0, "dead": 0}
     assert list(rig.context.destination.list_keys()) == []
@@ -420,21 +314,37 @@ def test_shutdown_guard_interrupts_only_when_requested() -> None:
 
 
 class RecordingQueue:
-    def __init__(self) -> None:
+    """Records visibility extensions; the first `failures` of them raise, as an unreachable
+    queue does."""
+
+    def __init__(self, failures: int = 0) -> None:
         self.extended: list[tuple[str, int]] = []
-        self.beat = threading.Event()
+        self.failures = failures
+        self.beats = threading.Semaphore(0)
 
     def extend(self, message: Message, seconds: int) -> None:
+        self.beats.release()
+        if self.failures:
+            self.failures -= 1
+            raise QueueError("change_message_visibility: could not connect")
         self.extended.append((message.receipt_handle, seconds))
-        self.beat.set()
 
 
 def test_heartbeat_extends_visibility_until_stopped() -> None:
     queue = RecordingQueue()
     message = Message("{}", "handle-1", 1)
     with Heartbeat(queue, message, timeout=90, interval=0.02):  # type: ignore[arg-type]
-        assert queue.beat.wait(2)
+        assert queue.beats.acquire(timeout=30)
     count = len(queue.extended)
     time.sleep(0.06)
     assert len(queue.extended) == count  # stopped with the block
     assert queue.extended[0] == ("handle-1", 90)
+
+
+def test_heartbeat_keeps_beating_after_the_queue_fails() -> None:
+    queue = RecordingQueue(failures=3)
+    with Heartbeat(queue, Message("{}", "h", 1), timeout=90,  # type: ignore[arg-type]
+                   interval=0.01):
+        for _ in range(5):
+            assert queue.beats.acquire(timeout=30)
+    assert queue.extended[0] == ("h", 90)

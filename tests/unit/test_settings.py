@@ -15,8 +15,10 @@ from click.testing import CliRunner
 from whisper_automation.cli import main
 from whisper_automation.settings import (
     FORMATS,
+    TUNING,
     SettingError,
     Settings,
+    Tuning,
     load_settings,
     markdown_table,
     setting_fields,
@@ -145,8 +147,8 @@ def _non_default_settings() -> Settings:
         compute_type="float32", beam_size=2, vad=False, formats=("json", "tsv"),
         extensions=("wav", "flac"), visibility_timeout=300, heartbeat_seconds=40,
         max_receives=7, workers=3, threads=2, idle_exit_seconds=12.5, stable_seconds=0.25,
-        queue_retry_seconds=42.0, batch_size=4, watch_seconds=7.0, window_seconds=600.0,
-        recover_seconds=0.0,
+        queue_retry_seconds=42.0, storage_retry_seconds=9.5, batch_size=4, watch_seconds=7.0,
+        window_seconds=600.0, recover_seconds=0.0,
         log_level="DEBUG", log_format="json")
 
 
@@ -254,3 +256,9 @@ def test_settings_are_frozen() -> None:
     settings = load_settings(environ={})
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.beam_size = 1  # type: ignore[misc]
+
+
+def test_every_fixed_tunable_has_a_doc_and_a_positive_value() -> None:
+    for item in dataclasses.fields(Tuning):
+        assert len(item.metadata.get("doc", "")) > 20, item.name
+        assert getattr(TUNING, item.name) > 0, item.name

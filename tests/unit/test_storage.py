@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.privileges import obeying_file_modes
 from whisper_automation import storage as storage_module
 from whisper_automation.layout import UnsafeKey, Version
-from whisper_automation.storage import LocalStorage, open_storage, settle
+from whisper_automation.storage import LocalStorage, StorageError, open_storage, settle
 
 EXTENSIONS = ("mp3", "mp4", "wav", "m4a")
 
@@ -149,11 +154,67 @@ def test_failed_write_keeps_old_file_and_leaves_no_temporary(
         raise OSError("disk full")
 
     monkeypatch.setattr(storage_module.os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageError, match=r"cannot write a\.txt: disk full"):
         storage.write_atomic("a.txt", b"new content")
     monkeypatch.undo()
     assert (tmp_path / "out" / "a.txt").read_bytes() == b"old"
     assert os.listdir(tmp_path / "out") == ["a.txt"]
+
+
+@pytest.mark.parametrize(("code", "retryable"), [
+    (errno.EACCES, False), (errno.EROFS, False), (errno.ENOSPC, False), (errno.EFBIG, False),
+    (errno.EIO, True), (errno.ESTALE, True), (errno.ETIMEDOUT, True)])
+def test_os_errors_leave_as_storage_errors_that_say_whether_a_retry_may_help(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, retryable: bool) -> None:
+    storage = LocalStorage(tmp_path / "out")
+    storage.write_atomic("a.txt", b"old")
+
+    def failing(*_: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(storage_module.os, "replace", failing)
+    with pytest.raises(StorageError) as raised:
+        storage.write_atomic("a.txt", b"new")
+    assert raised.value.retryable is retryable
+    assert os.strerror(code) in str(raised.value)
+
+
+UNREADABLE_PROGRAM = """
+import json, sys
+from whisper_automation.storage import LocalStorage, StorageError
+storage = LocalStorage(sys.argv[1])
+results = []
+for call in (lambda: storage.read_bytes("locked/a.txt"), lambda: storage.version("locked/a.txt"),
+             lambda: storage.exists("locked/a.txt"), lambda: list(storage.list_keys("locked"))):
+    try:
+        results.append(["returned", repr(call())])
+    except StorageError as error:
+        results.append([error.retryable, str(error)])
+print(json.dumps(results))
+"""
+
+
+def test_unreadable_folder_is_a_permanent_storage_error_and_missing_files_are_answers(
+        tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "out")
+    storage.write_atomic("locked/a.txt", b"x")
+    assert storage.read_bytes("missing.txt") is None
+    assert storage.version("missing.txt") is None
+    assert storage.version("locked/a.txt/below") is None  # a file used as a folder
+    assert storage.exists("missing.txt") is False
+    storage.delete("missing.txt")
+    (tmp_path / "out" / "locked").chmod(0)
+    try:
+        # In a process that file modes stop (as root: without CAP_DAC_OVERRIDE).
+        result = subprocess.run([*obeying_file_modes(), sys.executable, "-c",
+                                 UNREADABLE_PROGRAM, str(tmp_path / "out")],
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        (tmp_path / "out" / "locked").chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    outcomes = json.loads(result.stdout)
+    assert [retryable for retryable, _ in outcomes] == [False] * 4, outcomes
+    assert all("Permission denied" in message for _, message in outcomes), outcomes
 
 
 def test_write_atomic_refuses_unsafe_keys(tmp_path: Path) -> None:
@@ -201,14 +262,16 @@ def test_open_storage_gives_local_storage_for_folders_and_s3_storage_for_urls(
 # --- settle ---
 
 
-def test_settle_returns_at_once_when_nothing_is_young(root: Path) -> None:
+def test_settle_returns_at_once_when_nothing_is_young(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     old = time.time() - 3600
     os.utime(touch(root / "a.mp3"), (old, old))
     storage = LocalStorage(root)
     found = scanned(storage)
-    started = time.monotonic()
+    sleeps: list[float] = []
+    monkeypatch.setattr(storage_module.time, "sleep", sleeps.append)
     settled, busy = settle(storage, found, stable_seconds=5)
-    assert time.monotonic() - started < 1
+    assert sleeps == []
     assert settled == found and busy == []
 
 

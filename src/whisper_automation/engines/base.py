@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from ..settings import Settings
+
+if TYPE_CHECKING:  # the director's slim image has no numpy, and imports this module
+    import numpy as np
 
 SAMPLE_RATE = 16_000
 
@@ -41,7 +42,7 @@ class EngineOptions:
     threads: int
     batch_size: int = 0  # faster-whisper's batched pipeline; 0 = file by file
     window_seconds: float = 120.0  # the pipeline's window: bounds memory (see pipeline.py)
-    recover_seconds: float = 5.0  # speech with no word this long is transcribed again; 0 = off
+    recover_seconds: float = 2.0  # speech with no word this long is transcribed again; 0 = off
 
     @classmethod
     def from_settings(cls, settings: Settings, threads: int) -> EngineOptions:

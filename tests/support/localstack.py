@@ -1,12 +1,16 @@
-"""Start and stop LocalStack in host mode (no Docker) for the integration tests.
+"""Start and stop LocalStack in host mode (no Docker): the one implementation, used by the test
+fixtures and, through its command line, by ``scripts/localstack.sh start|stop|status``.
 
 LocalStack is installed into its own venv (Python >= 3.12) by ``scripts/localstack.sh install``.
 This module runs that venv's Python directly, bound to 127.0.0.1 only, and stops it by its pid.
-The environment below must stay in step with ``scripts/localstack.sh``.
+It uses the standard library only, so any Python >= 3.11 can run it as a script:
 
-Set ``WA_TEST_LOCALSTACK_ENDPOINT`` (e.g. ``http://127.0.0.1:4566``, as printed by
-``scripts/localstack.sh start``) to reuse an instance that is already running: nothing is then
-started or stopped.
+    python tests/support/localstack.py start [PORT]   # detached; pid and port in LOCALSTACK_STATE
+    python tests/support/localstack.py stop            # SIGTERM its pid, SIGKILL after 15 s
+    python tests/support/localstack.py status          # the health JSON, or "not running"
+
+Set ``WA_TEST_LOCALSTACK_ENDPOINT`` (e.g. ``http://127.0.0.1:4566``, as printed by ``start``) to
+make the tests reuse an instance that is already running: nothing is then started or stopped.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT_ENV = "WA_TEST_LOCALSTACK_ENDPOINT"
 VENV_ENV = "LOCALSTACK_VENV"
+STATE_ENV = "LOCALSTACK_STATE"
+DEFAULT_PORT = 4566
 STOP_TIMEOUT = 15.0
 SERVICES = ("sqs", "s3")
 _LOG_TAIL_LINES = 40
@@ -101,11 +107,13 @@ def localstack_available() -> str | None:
     return None
 
 
-def start_localstack(state_dir: Path, port: int | None = None, timeout: float = 90) -> LocalStack:
+def start_localstack(state_dir: Path, port: int | None = None, timeout: float = 180,
+                     detached: bool = False) -> LocalStack:
     """Start LocalStack on 127.0.0.1 and wait until sqs and s3 are available.
 
     A free port is picked when ``port`` is None. Raises RuntimeError, with the log tail, if it
-    does not become healthy within ``timeout`` seconds.
+    does not become healthy within ``timeout`` seconds (generous: on a loaded machine a start
+    has taken a minute). Unless ``detached``, LocalStack is stopped when this process exits.
     """
     endpoint = os.environ.get(ENDPOINT_ENV)
     if endpoint:
@@ -126,7 +134,7 @@ def start_localstack(state_dir: Path, port: int | None = None, timeout: float = 
     for attempt in range(attempts):
         chosen = _free_port() if port is None else port
         try:
-            return _start(python, state_dir, chosen, timeout)
+            return _start(python, state_dir, chosen, timeout, detached)
         except _PortTaken:
             if attempt == attempts - 1:
                 raise RuntimeError(f"127.0.0.1:{chosen} is already in use") from None
@@ -158,7 +166,8 @@ class _PortTaken(Exception):
     pass
 
 
-def _start(python: Path, state_dir: Path, port: int, timeout: float) -> LocalStack:
+def _start(python: Path, state_dir: Path, port: int, timeout: float,
+           detached: bool) -> LocalStack:
     if not _port_free(port):
         raise _PortTaken
     endpoint = f"http://127.0.0.1:{port}"
@@ -174,10 +183,11 @@ def _start(python: Path, state_dir: Path, port: int, timeout: float) -> LocalSta
             env=localstack_env(port, fs_root),
             cwd=state_dir,
             start_new_session=True,  # own process group: a SIGKILL reaches any children too
-            preexec_fn=_die_with_parent(),
+            preexec_fn=None if detached else _die_with_parent(),
         )
     ls = LocalStack(endpoint=endpoint, pid=process.pid, process=process, log_path=log_path)
-    atexit.register(_stop_if_running, ls)
+    if not detached:
+        atexit.register(_stop_if_running, ls)
     deadline = time.monotonic() + timeout
     while True:
         code = process.poll()
@@ -318,3 +328,90 @@ def _listening_addresses(
                 address = address.ipv4_mapped
             found.append(address)
     return found
+
+
+# --- command line (scripts/localstack.sh start|stop|status) ---
+
+
+def _state_dir() -> Path:
+    return Path(os.environ.get(STATE_ENV) or REPO_ROOT / ".cache" / "localstack")
+
+
+def _recorded() -> tuple[int, int] | None:
+    """(pid, port) from the state folder, if that pid is alive and is a LocalStack runtime (a
+    recycled pid is not ours)."""
+    state = _state_dir()
+    try:
+        pid = int((state / "localstack.pid").read_text())
+        port = int((state / "localstack.port").read_text())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return (pid, port) if b"localstack.runtime.main" in command else None
+
+
+def _forget() -> None:
+    for name in ("localstack.pid", "localstack.port"):
+        with contextlib.suppress(FileNotFoundError):
+            (_state_dir() / name).unlink()
+
+
+def _cli_start(port: int) -> int:
+    recorded = _recorded()
+    if recorded:
+        if recorded[1] == port and _healthy(f"http://127.0.0.1:{port}"):
+            print(f"http://127.0.0.1:{port}")
+            return 0
+        print(f"our LocalStack (pid {recorded[0]}) already runs on port {recorded[1]}; "
+              "stop it first", file=sys.stderr)
+        return 1
+    state = _state_dir()
+    ls = start_localstack(state, port=port, detached=True)
+    (state / "localstack.pid").write_text(str(ls.pid))
+    (state / "localstack.port").write_text(str(port))
+    print(ls.endpoint)
+    return 0
+
+
+def _cli_stop() -> int:
+    recorded = _recorded()
+    if recorded:
+        stop_localstack(LocalStack(f"http://127.0.0.1:{recorded[1]}", recorded[0], None, None))
+    _forget()
+    print("stopped" if recorded else "not running", file=sys.stderr)
+    return 0
+
+
+def _cli_status() -> int:
+    recorded = _recorded()
+    if not recorded:
+        print("not running")
+        return 1
+    try:
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{recorded[1]}/_localstack/health", timeout=3) as response:
+            print(json.dumps(json.load(response), indent=2, sort_keys=True))
+    except (OSError, ValueError):
+        print(f"not running (pid {recorded[0]} exists but does not answer)")
+        return 1
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else ""
+    try:
+        if command == "start":
+            return _cli_start(int(argv[1]) if len(argv) > 1 else DEFAULT_PORT)
+        if command == "stop":
+            return _cli_stop()
+        if command == "status":
+            return _cli_status()
+    except RuntimeError as error:
+        print(f"localstack: {error}", file=sys.stderr)
+        return 1
+    print("usage: localstack.py {start [PORT]|stop|status}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

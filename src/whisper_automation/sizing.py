@@ -1,0 +1,53 @@
+"""How `run` shares this machine: how many worker processes, of how many threads each, from the
+CPUs this process may use (cpu.py) and the memory a worker of the chosen model needs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .cpu import available_cpus
+from .settings import Settings
+
+# Peak memory of one worker by model size, with room to spare: tiny.en was measured at 380 MB
+# file by file and 630 MB with --batch-size 4 (docs/benchmarks.md); the larger ones are
+# estimates.
+WORKER_MEMORY_GB = {"tiny": 0.8, "base": 1.0, "small": 1.6, "medium": 3.2, "large": 5.5}
+UNKNOWN_MEMORY_GB = 4.0  # /proc/meminfo unreadable: assume a small laptop
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the CPUs are shared: `workers` processes of `threads` threads each."""
+
+    workers: int
+    threads: int
+
+
+def choose_layout(settings: Settings, jobs: int) -> Layout:
+    """Workers x threads for `run`. auto = one single-thread worker per CPU, as far as memory
+    allows: measured on 2 cores, 2 workers x 1 thread beat 1 x 2 by 1.2x on long recordings
+    and 1.4x on short clips (docs/benchmarks.md)."""
+    cpus = available_cpus()
+    workers = settings.workers or max(1, min(cpus, int(available_memory_gb()
+                                                       // worker_memory_gb(settings.model))))
+    workers = max(1, min(workers, jobs))
+    threads = settings.threads or max(1, cpus // workers)
+    return Layout(workers, threads)
+
+
+def worker_memory_gb(model: str) -> float:
+    name = os.path.basename(model.rstrip("/")).lower()
+    sizes = [size for size in WORKER_MEMORY_GB if size in name]
+    return WORKER_MEMORY_GB[sizes[0]] if sizes else WORKER_MEMORY_GB["small"]
+
+
+def available_memory_gb(meminfo: str = "/proc/meminfo") -> float:
+    try:
+        with open(meminfo) as stream:
+            for line in stream:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return UNKNOWN_MEMORY_GB

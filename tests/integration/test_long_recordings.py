@@ -1,0 +1,136 @@
+"""Long recordings with the real engine: memory that does not grow with length, window seams
+that drop or repeat nothing, and a passage Whisper skips that comes back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.audio import SAMPLES, join_with_pauses, samples_of, write_wav
+from tests.support.wer import longest_lost_run, normalise, references, word_error_rate
+from whisper_automation.engines import EngineOptions, load_engine
+from whisper_automation.engines.base import SAMPLE_RATE
+from whisper_automation.windows import cut_windows
+
+pytestmark = pytest.mark.integration
+DATA = Path(__file__).resolve().parent.parent / "data"
+EXCERPT = DATA / "cfb_06-first30s.mp3"
+LJ_CLIPS = sorted((SAMPLES / "lj-speech/chapter-1").iterdir())
+
+PEAK_RSS = """
+import json, resource, sys
+from whisper_automation.engines import EngineOptions, load_engine
+engine = load_engine("faster-whisper", EngineOptions("tiny.en", "en", "int8", 5, True, 2,
+                                                     window_seconds=float(sys.argv[2])))
+loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = engine.transcribe(sys.argv[1])
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"loaded_kb": loaded, "peak_kb": peak, "duration": result["duration"],
+                  "coverage": result["coverage"], "words": len(result["text"].split())}))
+"""
+
+
+def engine_options(**changes: float) -> EngineOptions:
+    return EngineOptions("tiny.en", "en", "int8", 5, True, 2, **changes)
+
+
+def measure(path: Path, window_seconds: float) -> dict:
+    """Transcribe in a fresh worker-like process and report its peak memory."""
+    result = subprocess.run([sys.executable, "-c", PEAK_RSS, str(path), str(window_seconds)],
+                            capture_output=True, text=True, timeout=1800, check=True)
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def bundled_speech() -> list[np.ndarray]:
+    """Every bundled public-domain recording, decoded once: about 1.5 minutes of speech."""
+    files = [EXCERPT, *LJ_CLIPS, SAMPLES / "speeches/jfk.flac",
+             *sorted((SAMPLES / "librivox").rglob("*.*"))]
+    return [samples_of(path) for path in files if path.suffix != ".md"]
+
+
+def test_peak_memory_of_a_twenty_minute_recording_stays_near_a_one_minute_ones(
+        bundled_speech: list[np.ndarray], tmp_path: Path) -> None:
+    # The bundled speech, joined with 2 s pauses and repeated: 22 minutes of real speech.
+    long_audio, _ = join_with_pauses(bundled_speech * 14, pause_seconds=2.0)
+    assert long_audio.size / SAMPLE_RATE >= 20 * 60
+    long_file = write_wav(tmp_path / "evening.wav", long_audio)
+    short_file = write_wav(tmp_path / "minute.wav", long_audio[:60 * SAMPLE_RATE])
+
+    # The default window (WA_WINDOW_SECONDS) is 120 s; a 60 s window makes the one-minute file
+    # exactly one full window, so that the comparison is length alone, not window size.
+    short = measure(short_file, window_seconds=60)
+    long = measure(long_file, window_seconds=60)
+
+    assert long["duration"] == pytest.approx(long_audio.size / SAMPLE_RATE, abs=0.1)
+    assert long["words"] > 20 * short["words"] * 0.8  # the whole evening was transcribed
+    growth = (long["peak_kb"] - long["loaded_kb"]) / max(1, short["peak_kb"] - short["loaded_kb"])
+    assert long["peak_kb"] <= 1.25 * short["peak_kb"], (short, long, growth)
+
+
+def test_preamble_whisper_skips_in_one_pass_is_recovered() -> None:
+    # Transcribed in one pass, the first segment of this excerpt spans 0-24 s and holds only
+    # "CHAPTER VI": the 40-word spoken preamble before it is lost (checked by hand with
+    # faster-whisper's own transcribe, vad_filter=True, beam 5).
+    engine = load_engine("faster-whisper", engine_options())
+    result = engine.transcribe(str(EXCERPT))
+    reference = references(DATA / "MANIFEST.tsv")[EXCERPT.name]
+    text = result["text"].lower()
+    for phrase in ("crimson fairy book", "public domain", "volunteer", "andrew lang",
+                   "once upon a time"):
+        assert phrase in text, (phrase, result["text"])
+    assert text.index("public domain") < text.index("once upon a time")
+    assert longest_lost_run(reference, result["text"]) <= 5, result["text"]
+    coverage = result["coverage"]
+    assert coverage["gaps_found"] >= 1
+    assert coverage["recovered_seconds"] >= 10
+    assert coverage["uncovered_seconds"] == 0
+
+
+def test_recovery_off_loses_the_preamble_so_the_test_above_can_fail() -> None:
+    engine = load_engine("faster-whisper", engine_options(recover_seconds=0))
+    result = engine.transcribe(str(EXCERPT))
+    reference = references(DATA / "MANIFEST.tsv")[EXCERPT.name]
+    assert longest_lost_run(reference, result["text"]) > 20, result["text"]
+
+
+def test_window_seams_neither_drop_nor_repeat_a_word(tmp_path: Path) -> None:
+    # Twenty sentences with 1.5 s pauses (2.5 minutes): 60 s windows cut it at pauses. (Not
+    # jfk.flac: its closing applause makes tiny.en add "Thank you." wherever the audio ends.)
+    texts = references()
+    keys = [path.relative_to(SAMPLES).as_posix() for path in LJ_CLIPS] * 4
+    audio, pauses = join_with_pauses([samples_of(SAMPLES / key) for key in keys], 1.5)
+    recording = write_wav(tmp_path / "sentences.wav", audio)
+    cuts = [window.offset for window in cut_windows(iter([audio]), 60.0)][1:]
+    assert len(cuts) >= 2
+
+    result = load_engine("faster-whisper", engine_options(window_seconds=60)).transcribe(
+        str(recording))
+
+    assert result["coverage"]["windows"] == len(cuts) + 1
+    starts = [0.0] + [end for _, end in pauses]
+    ends = [start for start, _ in pauses] + [audio.size / SAMPLE_RATE]
+    at_seams = 0
+    for key, start, end in zip(keys, starts, ends, strict=True):
+        said = sentence_words(result, start, end)
+        assert word_error_rate(texts[key], said) <= 0.25, (key, said)
+        if any(start - 1.5 <= cut <= end + 1.5 for cut in cuts):
+            at_seams += 1
+            # Beside a cut: nothing lost, nothing said twice.
+            assert longest_lost_run(texts[key], said) <= 1, (key, said)
+            assert len(normalise(said).split()) <= len(normalise(texts[key]).split()) + 1, \
+                (key, said)
+    assert at_seams >= len(cuts)
+
+
+def sentence_words(result: dict, start: float, end: float) -> str:
+    """The words whose middle lies in [start - 0.75, end + 0.75): one sentence and half of the
+    pause on either side."""
+    return "".join(word["word"] for segment in result["segments"]
+                   for word in segment.get("words", [])
+                   if start - 0.75 <= (word["start"] + word["end"]) / 2 < end + 0.75)

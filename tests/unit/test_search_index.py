@@ -1,0 +1,229 @@
+"""The search index: built from real done records (records.write_done), queried through the
+user's syntax, kept current by sync (new, changed, removed), safe when syncs run at once."""
+
+from __future__ import annotations
+
+import sqlite3
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.support.done_records import finish
+from whisper_automation import layout
+from whisper_automation.layout import DONE, Version
+from whisper_automation.searchindex import (
+    SearchIndex,
+    SearchUnavailable,
+    format_clock,
+    index_location,
+)
+from whisper_automation.storage import LocalStorage
+
+STORY = [(0.0, 4.2, "Once upon a time, José and Zoë walked to the École Normale."),
+         (4.2, 9.5, "They asked not what the river could do for them."),
+         (9.5, 14.0, "Straße by straße, the Countryside slept.")]
+
+
+@pytest.fixture
+def destination(tmp_path: Path) -> LocalStorage:
+    return LocalStorage(tmp_path / "transcripts")
+
+
+@pytest.fixture
+def index(destination: LocalStorage) -> SearchIndex:
+    (Path(destination.root)).mkdir(parents=True, exist_ok=True)
+    return SearchIndex.for_destination(destination.root)
+
+
+def found(index: SearchIndex, query: str) -> list[tuple[str, float]]:
+    return [(hit.key, hit.start) for hit in index.search(query)]
+
+
+def test_words_phrases_and_prefixes_find_the_right_segment(destination, index) -> None:
+    finish(destination, "stories/river.mp3", STORY)
+    index.sync(destination)
+
+    assert found(index, "asked them") == [("stories/river.mp3", 4.2)]
+    assert found(index, '"asked not"') == [("stories/river.mp3", 4.2)]
+    assert found(index, '"not asked"') == []
+    assert found(index, "countr*") == [("stories/river.mp3", 9.5)]
+    assert found(index, '"river cou"*') == [("stories/river.mp3", 4.2)]
+    assert found(index, "countr") == []  # a whole word unless a * says otherwise
+    assert found(index, "dragon") == []
+
+
+def test_case_and_accents_do_not_matter_and_the_match_is_marked(destination, index) -> None:
+    finish(destination, "Grand-mère/Histoires d'Élodie «1».m4a", STORY)
+    index.sync(destination)
+
+    for query in ("jose", "JOSÉ", "zoe", "ecole normale", '"École normale"', "ÉCOLE"):
+        hits = index.search(query)
+        assert [(h.key, h.start) for h in hits] == \
+            [("Grand-mère/Histoires d'Élodie «1».m4a", 0.0)], query
+    hit = index.search("jose zoe")[0]
+    assert hit.marked() == "Once upon a time, **José** and **Zoë** walked to the École Normale."
+    assert hit.to_dict()["matches"] == [[18, 22], [27, 30]]
+    assert found(index, "straße") == [("Grand-mère/Histoires d'Élodie «1».m4a", 9.5)]
+
+
+@pytest.mark.parametrize("query", [
+    'AND', 'OR ask', 'NOT', 'a AND (b', 'NEAR(river time)', 'text:river', '^once', '"', '""',
+    '"unclosed phrase', '*', '**', 'river*)', '-river', '+river', "'", 'col:', '{text}: x',
+    '\\', 'é*', '%', 'NEAR/2', '"a" OR "b"', 'river"', 'x" AND "y', '\x00', '日本語*',
+])
+def test_no_query_is_a_syntax_error(destination, index, query: str) -> None:
+    finish(destination, "a.mp3", STORY)
+    index.sync(destination)
+    index.search(query)  # must not raise
+
+
+def test_operators_are_searched_as_words(destination, index) -> None:
+    finish(destination, "a.mp3", [(0.0, 2.0, "Cats OR dogs, and NOT birds")])
+    index.sync(destination)
+    assert found(index, "cats OR dogs") == [("a.mp3", 0.0)]
+    assert found(index, "cats OR fish") == []  # OR is a word to find, not an operator
+
+
+def test_limit_and_best_first(destination, index) -> None:
+    for number in range(30):
+        finish(destination, f"day{number:02d}.mp3", [(float(number), number + 1.0, "river")])
+    finish(destination, "river-song.mp3", [(3.0, 4.0, "river river river")])
+    index.sync(destination)
+    hits = index.search("river", limit=5)
+    assert len(hits) == 5
+    assert hits[0].key == "river-song.mp3"  # bm25: the denser match first
+
+
+def test_sync_adds_a_finished_file_and_reindexes_only_what_changed(destination, index) -> None:
+    finish(destination, "a.mp3", STORY)
+    finish(destination, "b/c.mp3", [(0.0, 3.0, "a lighthouse keeper")])
+    first = index.sync(destination)
+    assert (first.indexed, first.removed) == (2, 0)
+    ids_before = segment_ids(index, "a.mp3")
+
+    finish(destination, "b/d.mp3", [(1.5, 3.0, "the new arrival")])
+    assert index.sync(destination).indexed == 1
+    assert found(index, "arrival") == [("b/d.mp3", 1.5)]
+    assert segment_ids(index, "a.mp3") == ids_before  # untouched, not rebuilt
+
+    # Transcribed again (a changed recording): the new text replaces the old.
+    finish(destination, "b/c.mp3", [(2.0, 5.0, "a lighthouse painter")], size=2000)
+    report = index.sync(destination)
+    assert (report.indexed, report.removed) == (1, 0)
+    assert found(index, "keeper") == []
+    assert found(index, "painter") == [("b/c.mp3", 2.0)]
+    assert segment_ids(index, "a.mp3") == ids_before
+
+    destination.delete(layout.record_key(DONE, "a.mp3", Version(size=1000, mtime_ns=1000)))
+    assert index.sync(destination).removed == 1
+    assert found(index, "jose") == []
+    nothing = index.sync(destination)
+    assert (nothing.indexed, nothing.removed) == (0, 0)
+
+
+def segment_ids(index: SearchIndex, key: str) -> list[int]:
+    with index.connection() as connection:
+        return [row[0] for row in connection.execute(
+            "SELECT id FROM segments WHERE key = ? ORDER BY position", (key,))]
+
+
+def test_a_damaged_record_does_not_stop_the_others(destination, index) -> None:
+    finish(destination, "good.mp3", [(0.0, 1.0, "intact words")])
+    destination.write_atomic(layout.record_name(DONE, "bad.mp3", "5-5"), b"{not json")
+    report = index.sync(destination)
+    assert report.skipped == ["bad.mp3"]
+    assert found(index, "intact") == [("good.mp3", 0.0)]
+
+
+def _sync_in_another_process(root: str) -> tuple[int, int]:
+    report = SearchIndex.for_destination(root).sync(LocalStorage(root))
+    return report.indexed, report.removed
+
+
+def test_syncs_running_at_once_index_each_record_exactly_once(destination, index) -> None:
+    for number in range(400):
+        finish(destination, f"f{number:03d}.mp3",
+               [(0.0, 1.0, f"opening {number}"), (1.0, 2.0, "closing words")])
+    with ProcessPoolExecutor(4) as processes, ThreadPoolExecutor(2) as threads:
+        runs = [processes.submit(_sync_in_another_process, destination.root) for _ in range(4)]
+        runs += [threads.submit(_sync_in_another_process, destination.root) for _ in range(2)]
+        for run in runs:
+            run.result()
+    with index.connection() as connection:
+        assert connection.execute("SELECT count(*) FROM recordings").fetchone()[0] == 400
+        assert connection.execute("SELECT count(*) FROM segments").fetchone()[0] == 800
+        assert connection.execute("SELECT count(*) FROM segments_text WHERE segments_text "
+                                  "MATCH 'closing'").fetchone()[0] == 400
+    assert len(index.search("closing", limit=1000)) == 400
+
+
+def test_folder_lists_subfolders_and_recordings(destination, index) -> None:
+    for key in ("a.mp3", "week1/x.mp3", "week1/y.mp3", "week1/deep/z.mp3", "week2/q.mp3"):
+        finish(destination, key, [(0.0, 1.0, "words")])
+    index.sync(destination)
+    root = index.folder("")
+    assert [f["key"] for f in root["files"]] == ["a.mp3"]
+    assert [(f["path"], f["recordings"]) for f in root["folders"]] == \
+        [("week1/", 3), ("week2/", 1)]
+    week1 = index.folder("week1/")
+    assert [f["name"] for f in week1["files"]] == ["x.mp3", "y.mp3"]
+    assert [f["path"] for f in week1["folders"]] == ["week1/deep/"]
+
+
+def test_transcript_lists_segments_in_order(destination, index) -> None:
+    finish(destination, "a.mp3", STORY)
+    index.sync(destination)
+    transcript = index.transcript("a.mp3")
+    assert [s["start"] for s in transcript["segments"]] == [0.0, 4.2, 9.5]
+    assert transcript["segments"][1]["text"] == "They asked not what the river could do for them."
+    assert index.transcript("missing.mp3") is None
+
+
+def test_index_lives_beside_the_records_for_folders_and_in_the_cache_for_s3(
+        tmp_path: Path, monkeypatch) -> None:
+    destination = tmp_path / "out"
+    destination.mkdir()
+    assert index_location(str(destination)) == destination / ".whisper-automation/search.sqlite"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = index_location("s3://bucket/transcripts")
+    assert first.parent == tmp_path / "cache/whisper-automation/search"
+    assert first != index_location("s3://bucket/other")
+    assert first == index_location("s3://bucket/transcripts")
+    # A folder that cannot hold it (here: not there yet) gets one in the cache too.
+    assert index_location(str(tmp_path / "absent")).parent == first.parent
+
+
+def test_the_index_file_stays_out_of_the_record_folders(destination, index) -> None:
+    finish(destination, "a.mp3", STORY)
+    index.sync(destination)
+    names = set(destination.list_keys(".whisper-automation/"))
+    assert ".whisper-automation/search.sqlite" in names
+    assert not any(name.startswith((".whisper-automation/done/", ".whisper-automation/failed/"))
+                   and "search" in name for name in names)
+
+
+def test_an_index_of_an_older_schema_is_rebuilt(destination, index) -> None:
+    finish(destination, "a.mp3", STORY)
+    index.sync(destination)
+    with sqlite3.connect(index.path) as connection:
+        connection.execute("PRAGMA user_version = 0")
+    assert found(index, "jose") == []  # emptied, and filled again by the next sync
+    index.sync(destination)
+    assert found(index, "jose") == [("a.mp3", 0.0)]
+
+
+def test_a_damaged_index_file_gives_a_clear_error(destination, index) -> None:
+    index.path.parent.mkdir(parents=True, exist_ok=True)
+    index.path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(SearchUnavailable, match=r"damaged.*delete it"):
+        index.sync(destination)
+    index.path.unlink()
+    finish(destination, "a.mp3", STORY)
+    index.sync(destination)
+    assert found(index, "jose") == [("a.mp3", 0.0)]
+
+
+def test_clock_format() -> None:
+    assert (format_clock(0), format_clock(7.46), format_clock(65.0), format_clock(3725)) == \
+        ("0:00.0", "0:07.5", "1:05.0", "1:02:05.0")
