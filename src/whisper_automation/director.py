@@ -20,6 +20,7 @@ from .queue import WorkQueue
 from .records import list_records, read_record, write_outputs
 from .settings import Settings
 from .storage import Storage, open_storage, settle
+from .write_errors import clear_write_errors
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def prepare(settings: Settings, retry_failed: bool = False) -> tuple[WorkQueue, 
         raise ValueError("the director needs a source and a destination (WA_SOURCE, "
                          "WA_DESTINATION or the SRC DEST arguments)")
     queue = WorkQueue.ensure(settings)
+    clear_write_errors(queue)  # a new run: workers report again if the cause is still there
     plan = make_plan(open_storage(settings.source), open_storage(settings.destination),
                      settings, retry_failed)
     return queue, plan
@@ -113,6 +115,7 @@ def watch_director(settings: Settings, stop: threading.Event,
     empty (drained, or lost with a queue-server restart) everything pending is sent again.
     """
     queue = WorkQueue.ensure(settings)
+    clear_write_errors(queue)
     source, destination = open_storage(settings.source), open_storage(settings.destination)
     sent: dict[str, str] = {}
     while True:

@@ -10,6 +10,7 @@ It only reads: the source listing, the destination's records, and the queue's co
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,9 @@ from .queue import WorkQueue, sqs_client
 from .records import list_records, read_record
 from .settings import Settings
 from .storage import Storage, open_storage
+from .write_errors import read_write_errors
+
+log = logging.getLogger(__name__)
 
 SCHEMA = 1
 THROUGHPUT_WINDOW_SECONDS = 600.0
@@ -44,6 +48,8 @@ class Status:
     queue_error: str | None = None
     workers: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
+    # Workers that could not write the destination (read from the queue's tags: write_errors.py).
+    write_errors: list[dict] = field(default_factory=list)
 
     @property
     def live_workers(self) -> list[dict]:
@@ -72,7 +78,15 @@ class Status:
                          f"{time.time() - worker['last_seen']:.0f} s ago")
         lines += [f"  failed: {f['key']} (attempts {f['attempts']}): {f['reason']}"
                   for f in self.failures]
+        if self.write_errors:
+            lines.append(f"cannot write the destination: {len(self.write_errors)} worker(s)")
+        lines += [f"  {e['worker']}: {e['error']} (reported {_ago(e['reported_at'])})"
+                  for e in self.write_errors]
         return "\n".join(lines)
+
+
+def _ago(when: float | None) -> str:
+    return "at an unknown time" if when is None else f"{max(0.0, time.time() - when):.0f} s ago"
 
 
 def format_duration(seconds: float | None) -> str:
@@ -113,6 +127,11 @@ def build_status(found: dict[str, str], source: Storage, destination: Storage,
             status.queue = queue.counts()
         except Exception as error:  # reported, not raised: status must work with the queue down
             status.queue_error = str(error) or type(error).__name__
+    if status.queue is not None:
+        try:
+            status.write_errors = read_write_errors(queue)
+        except Exception as error:  # e.g. a policy without sqs:ListQueueTags
+            log.warning("cannot read the workers' write errors from the queue's tags: %s", error)
     return status
 
 

@@ -30,6 +30,7 @@ from .queue import Message, QueueMissing, WorkQueue
 from .records import Outcome, write_done, write_failure
 from .settings import Settings
 from .storage import Storage, open_storage
+from .write_errors import WriteErrorReporter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,6 +50,7 @@ class WorkerContext:
     heartbeat_seconds: float
     max_receives: int | None
     presence: Presence
+    write_errors: WriteErrorReporter
 
 
 class QueueUnavailable(RuntimeError):
@@ -71,7 +73,8 @@ def start_worker(settings: Settings, guard: ShutdownGuard) -> WorkerContext:
         visibility_timeout=timeout,
         heartbeat_seconds=settings.heartbeat_seconds or max(1.0, timeout / 3),
         max_receives=queue.max_receives(),
-        presence=Presence(destination, worker_id, engine.describe()))
+        presence=Presence(destination, worker_id, engine.describe()),
+        write_errors=WriteErrorReporter(queue, worker_id))
 
 
 def run_worker(settings: Settings, guard: ShutdownGuard | None = None) -> int:
@@ -174,7 +177,11 @@ def handle(context: WorkerContext, message: Message, guard: ShutdownGuard) -> st
     except OSError as error:  # destination full, read-only, gone: keep the message for later
         log.error("cannot write the transcripts of %s to %s: %s; the file stays queued",
                   job.key, context.settings.destination, error)
+        # Not a failure record: that would go to the very destination that refuses writes.
+        context.write_errors.failed(f"cannot write the transcripts of {job.key} to "
+                                    f"{context.settings.destination}: {error}")
         return "failed"
+    context.write_errors.succeeded()
     _delete(context, message)
     _log_finished(context, outcome)
     context.presence.finished(float(outcome.result.get("duration") or 0.0),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -35,6 +36,12 @@ from whisper_automation.records import Outcome, read_record, write_done
 from whisper_automation.settings import Settings, load_settings
 from whisper_automation.storage import LocalStorage
 from whisper_automation.worker import REFUSED_PREFIX, WorkerContext, handle
+from whisper_automation.write_errors import (
+    MAX_VALUE,
+    WriteErrorReporter,
+    read_write_errors,
+    tag_value,
+)
 from whisper_automation.writers import render
 
 TEMPLATE_FILE = Path(whisper_automation.__file__).parent / "create_queue.json"
@@ -228,13 +235,15 @@ class Rig:
         self.src = tmp_path / "src"
         self.dst = tmp_path / "dst"
         self.src.mkdir()
+        settings = dataclasses.replace(settings, source=str(self.src), destination=str(self.dst))
         self.queue = WorkQueue.ensure(settings)
         self.engine = StubEngine()
         self.context = WorkerContext(
             settings=settings, queue=self.queue, source=LocalStorage(self.src),
             destination=LocalStorage(self.dst), engine=self.engine, worker_id="test-worker",
             visibility_timeout=60, heartbeat_seconds=30, max_receives=3,
-            presence=Presence(LocalStorage(self.dst), "test-worker", {}))
+            presence=Presence(LocalStorage(self.dst), "test-worker", {}),
+            write_errors=WriteErrorReporter(self.queue, "test-worker"))
 
     def job(self, key: str, stem: str) -> Job:
         version = self.context.source.version(key)
@@ -438,3 +447,53 @@ def test_heartbeat_extends_visibility_until_stopped() -> None:
     time.sleep(0.06)
     assert len(queue.extended) == count  # stopped with the block
     assert queue.extended[0] == ("handle-1", 90)
+
+
+def test_a_worker_that_cannot_write_the_destination_tags_the_queue_until_it_can(
+        rig: Rig) -> None:
+    write_wav(rig.src / "week1" / "talk.wav")
+    job = rig.job("week1/talk.wav", "week1/talk")
+    rig.dst.write_text("a file where the destination folder should be")
+    message = rig.deliver(job)
+
+    assert rig.handle(message) == "failed"
+
+    (error,) = read_write_errors(rig.queue)
+    assert error["worker"] == "test-worker"
+    assert error["error"].startswith(
+        f"cannot write the transcripts of week1/talk.wav to {rig.dst}: ")
+    assert abs(error["reported_at"] - time.time()) < 60
+    assert rig.queue.counts()["in_flight"] == 1  # the message is kept for a retry
+
+    rig.dst.unlink()
+    rig.queue.release(message)  # as if its visibility timeout had passed
+    again = rig.queue.receive(wait_seconds=1)
+    assert again is not None and rig.handle(again) == "done"
+    assert read_write_errors(rig.queue) == []
+
+
+def test_the_director_clears_write_errors_when_a_new_run_starts(
+        settings: Settings, tmp_path: Path) -> None:
+    from whisper_automation.director import prepare
+
+    queue = WorkQueue.ensure(settings)
+    WriteErrorReporter(queue, "old-worker").failed("cannot write: Permission denied")
+    queue.set_tag("owner", "someone else")
+    assert [e["worker"] for e in read_write_errors(queue)] == ["old-worker"]
+    (tmp_path / "in").mkdir()
+
+    prepare(dataclasses.replace(settings, source=str(tmp_path / "in"),
+                                destination=str(tmp_path / "out")))
+
+    assert read_write_errors(queue) == []
+    assert queue.tags() == {"owner": "someone else"}
+
+
+def test_write_error_tag_values_keep_to_what_aws_accepts() -> None:
+    error = ("cannot write the transcripts of a/b.mp3 to /data: [Errno 13] Permission denied: "
+             "'/data/.whisper-automation/done/a/b.mp3#1-2.json' " + "x" * 400)
+    value = tag_value(1700000000.9, error)
+    assert value.startswith("1700000000 cannot write the transcripts of a/b.mp3 to /data: "
+                            "Errno 13 Permission denied: /data/.whisper-automation/done/a/b.mp3")
+    assert len(value) == MAX_VALUE
+    assert re.fullmatch(r"[\w .:/=+\-@]*", value)
