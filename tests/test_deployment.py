@@ -29,6 +29,8 @@ IAM_ACTIONS = {
     "delete_message": "sqs:DeleteMessage", "list_objects_v2": "s3:ListBucket",
     "head_object": "s3:GetObject", "get_object": "s3:GetObject", "download_file": "s3:GetObject",
     "put_object": "s3:PutObject", "delete_object": "s3:DeleteObject",
+    "tag_queue": "sqs:TagQueue", "untag_queue": "sqs:UntagQueue",
+    "list_queue_tags": "sqs:ListQueueTags",
 }
 
 
