@@ -211,6 +211,7 @@ cmd_build() {
     require_engine
     stage_model_dir
     compose build
+    rm -rf "$REPO/docker/model/baked"
     say "removing dangling images"
     docker image prune -f >/dev/null
 }
