@@ -85,7 +85,9 @@ class DockerStack:
         started = time.monotonic()
         result = run([str(REPO / "build.sh"), *args],
                      env=clean_environment(ENV_FILE=str(self.env_file)), timeout=timeout)
-        self.timings[" ".join(args)] = time.monotonic() - started
+        name = " ".join(args)
+        runs = sum(1 for key in self.timings if key.split(" #")[0] == name)
+        self.timings[name if not runs else f"{name} #{runs + 1}"] = time.monotonic() - started
         return result
 
     def containers(self, service: str) -> list[str]:
