@@ -3,6 +3,7 @@ settings table, so the help text, the env vars and the defaults are the table's 
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -101,7 +102,6 @@ def director(source: str | None, destination: str | None, retry_failed: bool, wa
     settings = build_settings(dict(options, source=source, destination=destination))
     _require_folders(settings)
     if watch:
-        import signal
         import threading
 
         stop = threading.Event()
@@ -159,6 +159,9 @@ def status(source: str | None, destination: str | None, as_json: bool, watch: bo
         from .statuspage import make_server
 
         server = make_server(collect, host, port)
+        # SIGTERM (`docker stop`) as Ctrl-C: as a container's PID 1 it would otherwise be
+        # ignored, and every `./build.sh down` would wait out Docker's 10 s stop timeout.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         click.echo(f"status page on http://{host}:{server.server_address[1]}/ (Ctrl-C stops)")
         try:
             server.serve_forever()
