@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +70,12 @@ STANDINS = [
 
 
 def ensure_base_images(log: list[str]) -> dict[str, str]:
-    """Every base image present: {tag: "present" | "pulled" | "stand-in built in N s"}."""
-    return {standin.tag: ensure(standin, log) for standin in STANDINS}
+    """Every base image present: {tag: "present" | "pulled" | "stand-in built in N s"}.
+
+    Side by side: building a root is mostly downloading and unpacking packages."""
+    with ThreadPoolExecutor(max_workers=len(STANDINS)) as pool:
+        done = {standin.tag: pool.submit(ensure, standin, log) for standin in STANDINS}
+        return {tag: future.result() for tag, future in done.items()}
 
 
 def ensure(standin: StandIn, log: list[str]) -> str:
