@@ -16,6 +16,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ HERE = Path(__file__).resolve().parent / "standins"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 PULL_TIMEOUT = 90
 LABEL = "org.whisper-automation.standin"
+APT_LOCK = threading.Lock()
 # Docs, manuals and translations are left out of the roots, as in the official slim images.
 SLIM = ["--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/doc/*",
         "--dpkgopt=path-include=/usr/share/doc/*/copyright",
@@ -127,11 +129,13 @@ def build_standin(standin: StandIn, log: list[str]) -> None:
 
 
 def import_root(standin: StandIn, tarball: Path) -> None:
-    if not shutil.which("mmdebstrap"):
-        reason = can_install()
-        if reason:
-            raise EngineUnavailable(f"mmdebstrap is missing and cannot be installed ({reason})")
-        apt_install("mmdebstrap")
+    with APT_LOCK:  # both stand-ins may need it at once; dpkg allows one install at a time
+        if not shutil.which("mmdebstrap"):
+            reason = can_install()
+            if reason:
+                raise EngineUnavailable(f"mmdebstrap is missing and cannot be installed "
+                                        f"({reason})")
+            apt_install("mmdebstrap")
     run(["mmdebstrap", "--variant=minbase", "--quiet", *SLIM,
          f"--include={','.join(standin.packages)}", standin.suite, str(tarball)], timeout=1800)
     run(["docker", "import", "--change", f"LABEL {LABEL}={standin.root_digest()}",
