@@ -3,8 +3,8 @@ throughput and an ETA. One piece of code for `status`, `status --json`, the stat
 `run`'s progress bar and summary.
 
 It only reads: the source listing, the destination's records, and the queue's counters
-(GetQueueAttributes); it never receives or changes a message. The JSON form is a stable schema
-(`SCHEMA`, documented in docs/status.md): fields are only ever added.
+(GetQueueAttributes) and tags (ListQueueTags); it never receives or changes a message. The JSON
+form is a stable schema (`SCHEMA`, documented in docs/status.md): fields are only ever added.
 """
 
 from __future__ import annotations
@@ -80,12 +80,12 @@ class Status:
                   for f in self.failures]
         if self.write_errors:
             lines.append(f"cannot write the destination: {len(self.write_errors)} worker(s)")
-        lines += [f"  {e['worker']}: {e['error']} (reported {_ago(e['reported_at'])})"
+        lines += [f"  {e['worker']}: {e['error']} (reported {format_ago(e['reported_at'])})"
                   for e in self.write_errors]
         return "\n".join(lines)
 
 
-def _ago(when: float | None) -> str:
+def format_ago(when: float | None) -> str:
     return "at an unknown time" if when is None else f"{max(0.0, time.time() - when):.0f} s ago"
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .status import Status, format_duration
+from .status import Status, format_ago, format_duration
 
 CACHE_SECONDS = 2.0
 REFRESH_SECONDS = 5
@@ -53,7 +53,7 @@ def render_html(status: Status) -> str:
         f"<td>{html.escape(str(f['reason']))}</td></tr>" for f in status.failures)
     write_errors = "".join(
         f"<tr><td>{html.escape(e['worker'])}</td><td>{html.escape(e['error'])}</td>"
-        f"<td>{time.time() - (e['reported_at'] or 0):.0f} s ago</td></tr>"
+        f"<td>{format_ago(e['reported_at'])}</td></tr>"
         for e in status.write_errors)
     write_errors_section = "" if not write_errors else (
         '<h2 class="warn">Workers that cannot write the destination</h2>\n'
