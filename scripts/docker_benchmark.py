@@ -32,10 +32,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.docker.conftest import new_stack  # noqa: E402
 from tests.docker.engine import start_engine  # noqa: E402
 from tests.docker.recordings import BEDTIME, build_tree, is_long  # noqa: E402
-from tests.docker.stack import STATE_DIR, docker, run, wait_for  # noqa: E402
+from tests.docker.stack import STATE_DIR, docker, new_stack, run, wait_for  # noqa: E402
 from tests.docker.standins import ensure_base_images  # noqa: E402
 
 TAG = "bench"

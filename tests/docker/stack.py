@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,10 @@ from tests.conftest import REPO
 ENV_EXAMPLE = REPO / ".env.example"
 STATE_DIR = ".whisper-automation"
 FORMATS = (".txt", ".vtt", ".srt")
+# The images every Docker test uses; a tag of their own, so a user's images are left alone.
+IMAGE_SETTINGS = {"ENGINE": "faster-whisper", "MODEL": "tiny.en", "IMAGE_TAG": "e2e-test"}
+# Non-root and not this machine's usual first user: files the containers write must carry it.
+TEST_UID = 4242
 
 
 def free_port() -> int:
@@ -143,3 +148,42 @@ def compose_command() -> list[str]:
     if run(["docker", "compose", "version"], timeout=60).returncode == 0:
         return ["docker", "compose"]
     return ["docker-compose"]
+
+
+def host_ids() -> tuple[int, int]:
+    """The containers' uid and gid: TEST_UID as root (files are checked to carry it), else the
+    user running the tests (who could not read files of another uid)."""
+    return (TEST_UID, TEST_UID) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+
+
+def new_stack(folder: Path, **settings: str) -> DockerStack:
+    """A stack with its own project name, ports and folders under `folder`; its env file
+    written, nothing started."""
+    uid, gid = host_ids()
+    source, destination = folder / "recordings", folder / "transcripts"
+    source.mkdir(exist_ok=True)
+    destination.mkdir(exist_ok=True)
+    if os.geteuid() == 0:
+        os.chown(destination, uid, gid)
+    values = {"COMPOSE_PROJECT_NAME": f"wa-e2e-{uuid.uuid4().hex[:8]}",
+              "SOURCE_DIR": str(source), "DESTINATION_DIR": str(destination),
+              "HOST_UID": str(uid), "HOST_GID": str(gid), "WORKER_REPLICAS": "2",
+              "WORKER_CPUS": "1", "WORKER_MEMORY": "2g", "WA_LOG_FORMAT": "json",
+              "WA_IDLE_EXIT_SECONDS": "20", "LOCALSTACK_PORT": str(free_port()),
+              "STATUS_PORT": str(free_port()), **IMAGE_SETTINGS}
+    values.update(settings)
+    stack = DockerStack(folder, values)
+    stack.write_env()
+    return stack
+
+
+def image_sizes() -> dict[str, int]:
+    result = docker("images", "--format", "{{.Repository}}:{{.Tag}}\t{{.ID}}")
+    sizes = {}
+    for line in result.stdout.splitlines():
+        tag, image = line.split("\t")
+        if tag.endswith(":" + IMAGE_SETTINGS["IMAGE_TAG"]) or tag.startswith(
+                ("python:", "localstack/")):
+            size = docker("image", "inspect", "--format", "{{.Size}}", image)
+            sizes[tag] = int(size.stdout.strip())
+    return sizes

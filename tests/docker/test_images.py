@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLES
-from tests.docker.conftest import IMAGE_SETTINGS, new_stack
-from tests.docker.stack import docker
+from tests.docker.stack import IMAGE_SETTINGS, docker, new_stack
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 

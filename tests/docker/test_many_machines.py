@@ -15,9 +15,9 @@ import boto3
 import pytest
 
 from tests.conftest import SAMPLES, cli_environment, run_cli
-from tests.docker.conftest import IMAGE_SETTINGS
 from tests.docker.stack import (
     FORMATS,
+    IMAGE_SETTINGS,
     clean_environment,
     compose_command,
     docker,
