@@ -5,10 +5,12 @@
 #   ./build.sh bench [ARGS]       the side-by-side benchmark (scripts/benchmark.py) with its peers
 #   ./build.sh build              build the director and worker images (Docker)
 #   ./build.sh deploy             start LocalStack, the director and the workers; re-run to resume
+#   ./build.sh check              check .env: can the containers' user write DESTINATION_DIR?
 #   ./build.sh status | logs      what the stack is doing | follow its logs
 #   ./build.sh down | clean       stop the stack | also remove its images and volumes
 #   ./build.sh images             redraw images/transcriber-arch.png from its .dot source
-# Every step is idempotent: re-running skips what is already in place.
+# Every step is idempotent: re-running skips what is already in place. The Docker commands read
+# their settings from .env (ENV_FILE=path to use another file); the environment overrides it.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,6 +18,7 @@ cd "$REPO"
 VENV="${VENV:-$REPO/.venv}"
 PYTHON="${PYTHON:-python3}"
 STAMPS="$VENV/.stamps"
+ENV_FILE="${ENV_FILE:-$REPO/.env}"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -101,10 +104,12 @@ cmd_bench() {
 compose() {
     command -v docker >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 ||
         die "Docker is not installed: see https://docs.docker.com/get-docker/ (or use ./build.sh local)"
+    local env_file=()
+    [ -f "$ENV_FILE" ] && env_file=(--env-file "$ENV_FILE")
     if docker compose version >/dev/null 2>&1; then
-        docker compose "$@"
+        docker compose "${env_file[@]}" "$@"
     elif command -v docker-compose >/dev/null 2>&1; then
-        docker-compose "$@"
+        docker-compose "${env_file[@]}" "$@"
     else
         die "Docker Compose is missing: install the compose plugin (docker compose) or docker-compose"
     fi
@@ -115,34 +120,123 @@ require_engine() {
         die "the Docker engine is not running (docker info fails): start Docker Desktop or dockerd"
 }
 
+# A setting of the stack as compose sees it: the environment, else ENV_FILE, else $2.
+env_value() {
+    local name="$1" default="${2:-}" value
+    if [ -n "${!name+set}" ]; then
+        printf '%s' "${!name}"
+        return
+    fi
+    value="$(sed -n "s/^[[:space:]]*$name=//p" "$ENV_FILE" 2>/dev/null | tail -n 1)"
+    value="${value%\"}" && value="${value#\"}"
+    printf '%s' "${value:-$default}"
+}
+
+# A folder named in the env file, as compose resolves it: relative to the compose file's folder.
+env_folder() {
+    local folder
+    folder="$(env_value "$1" "$2")"
+    case "$folder" in
+        /*) printf '%s' "$folder" ;;
+        "~"/*) printf '%s' "$HOME/${folder#"~/"}" ;;
+        *) printf '%s' "$REPO/${folder#./}" ;;
+    esac
+}
+
 ensure_env_file() {
-    if [ ! -f .env ]; then
-        say "creating .env from .env.example (edit SOURCE_DIR and DESTINATION_DIR there)"
-        sed -e "s/^HOST_UID=.*/HOST_UID=$(id -u)/" -e "s/^HOST_GID=.*/HOST_GID=$(id -g)/" \
-            .env.example > .env
+    if [ ! -f "$ENV_FILE" ]; then
+        # SUDO_UID: under sudo, the transcripts still belong to the person who ran it.
+        local uid="${SUDO_UID:-$(id -u)}" gid="${SUDO_GID:-$(id -g)}"
+        say "creating $ENV_FILE from .env.example with HOST_UID=$uid HOST_GID=$gid" \
+            "(edit SOURCE_DIR and DESTINATION_DIR there)"
+        sed -e "s/^HOST_UID=.*/HOST_UID=$uid/" -e "s/^HOST_GID=.*/HOST_GID=$gid/" \
+            .env.example > "$ENV_FILE"
     fi
     # The destination must exist before Docker mounts it, or Docker creates it owned by root.
     local destination
-    destination="$(sed -n 's/^DESTINATION_DIR=//p' .env | tail -n 1)"
-    mkdir -p "${destination:-./transcripts}"
+    destination="$(env_folder DESTINATION_DIR ./transcripts)"
+    if [ ! -d "$destination" ]; then
+        mkdir -p "$destination"
+        # Created by root for the containers' user: give it to them.
+        [ "$(id -u)" -eq 0 ] &&
+            chown "$(env_value HOST_UID 1000):$(env_value HOST_GID 1000)" "$destination"
+    fi
+    return 0
+}
+
+# The containers run as HOST_UID:HOST_GID with no other groups, so a folder is writable for them
+# when its owner bits (their uid owns it), else its group bits (their gid), else its other bits
+# allow it (ACLs aside). Docker Desktop (macOS, Windows) maps ownership itself: Linux only.
+check_destination() {
+    [ "$(uname -s)" = Linux ] || return 0
+    local uid gid destination blocked owner group
+    uid="$(env_value HOST_UID 1000)" gid="$(env_value HOST_GID 1000)"
+    destination="$(env_folder DESTINATION_DIR ./transcripts)"
+    [ "$uid" = 0 ] && return 0
+    [ -d "$destination" ] || die "DESTINATION_DIR=$destination is not a folder"
+    # The first folder of the tree they could not write into (transcripts, records and
+    # temporary files are created in every folder of it).
+    blocked="$(find "$destination" -type d \( \
+        \( -uid "$uid" ! -perm -u=wx \) -o \
+        \( ! -uid "$uid" -gid "$gid" ! -perm -g=wx \) -o \
+        \( ! -uid "$uid" ! -gid "$gid" ! -perm -o=wx \) \) -print -quit 2>/dev/null)"
+    [ -z "$blocked" ] && return 0
+    owner="$(stat -c %u "$blocked")" group="$(stat -c %g "$blocked")"
+    {
+        echo "error: the containers run as HOST_UID=$uid HOST_GID=$gid ($ENV_FILE) and cannot"
+        echo "  write $blocked ($(stat -c %A "$blocked"), owner $owner:$group)"
+        echo "  in DESTINATION_DIR=$destination. Fix one of:"
+        if [ "$owner" = "$uid" ]; then
+            echo "  - make it writable for its owner: chmod -R u+rwX $destination"
+        elif [ "$owner" != 0 ]; then
+            echo "  - set HOST_UID=$owner and HOST_GID=$group in $ENV_FILE (the folder's owner;"
+            echo "    yours are \`id -u\` = $(id -u), \`id -g\` = $(id -g))"
+        fi
+        echo "  - give the folder to the containers' user: sudo chown -R $uid:$gid $destination"
+        echo "  - or set DESTINATION_DIR in $ENV_FILE to a folder that user may write"
+    } >&2
+    exit 1
+}
+
+# MODEL_DIR: a model folder on this machine to bake into the worker image instead of resolving
+# or downloading MODEL (docker/model/README.md). Staged inside the build context.
+stage_model_dir() {
+    local model_dir staged="$REPO/docker/model/baked"
+    rm -rf "$staged"
+    model_dir="$(env_value MODEL_DIR)"
+    [ -n "$model_dir" ] || return 0
+    [ -d "$model_dir" ] || die "MODEL_DIR=$model_dir is not a folder"
+    say "baking the model folder $model_dir into the worker image"
+    cp -rL "$model_dir" "$staged"
+}
+
+cmd_check() {
+    ensure_env_file
+    check_destination
+    say "$ENV_FILE: the containers' user $(env_value HOST_UID 1000):$(env_value HOST_GID 1000)" \
+        "can write $(env_folder DESTINATION_DIR ./transcripts)"
 }
 
 cmd_build() {
-    require_engine
     ensure_env_file
+    check_destination
+    require_engine
+    stage_model_dir
     compose build
+    rm -rf "$REPO/docker/model/baked"
     say "removing dangling images"
     docker image prune -f >/dev/null
 }
 
 cmd_deploy() {
-    require_engine
     ensure_env_file
+    check_destination
+    require_engine
     # Re-running starts the director again: it diffs the source against the done records, so
     # an interrupted run resumes exactly where it stopped.
     compose up -d --remove-orphans
     say "deployed: ./build.sh logs to follow, ./build.sh status or" \
-        "http://127.0.0.1:$(sed -n 's/^STATUS_PORT=//p' .env | tail -n 1 || true) for progress"
+        "http://127.0.0.1:$(env_value STATUS_PORT 8765)/ for progress"
 }
 
 cmd_status() {
@@ -158,7 +252,7 @@ cmd_images() {
 }
 
 usage() {
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -171,6 +265,7 @@ main() {
         bench) cmd_bench "$@" ;;
         build) cmd_build ;;
         deploy) cmd_deploy ;;
+        check) cmd_check ;;
         down) require_engine; compose down ;;
         logs) require_engine; compose logs -f --tail 100 "$@" ;;
         status) cmd_status ;;

@@ -4,6 +4,7 @@ table's own."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -106,7 +107,6 @@ def director(source: str | None, destination: str | None, retry_failed: bool, wa
     settings = build_settings(dict(options, source=source, destination=destination))
     _require_folders(settings)
     if watch:
-        import signal
         import threading
 
         stop = threading.Event()
@@ -172,6 +172,9 @@ def status(source: str | None, destination: str | None, as_json: bool, watch: bo
         library = Library(open_storage(settings.source), open_storage(settings.destination),
                           SearchIndex.for_destination(settings.destination), settings.extensions)
         server = make_server(collect, host, port, library)
+        # SIGTERM (`docker stop`) as Ctrl-C: as a container's PID 1 it would otherwise be
+        # ignored, and every `./build.sh down` would wait out Docker's 10 s stop timeout.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         click.echo(f"status page on http://{host}:{server.server_address[1]}/ (Ctrl-C stops)")
         try:
             server.serve_forever()

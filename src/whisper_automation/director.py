@@ -20,6 +20,7 @@ from .queue import WorkQueue
 from .records import FileState, read_record, read_records, sweep_stale, write_outputs
 from .settings import Settings
 from .storage import Storage, open_storage, settle
+from .write_errors import clear_write_errors
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def prepare(settings: Settings, retry_failed: bool = False) -> tuple[WorkQueue, 
         raise ValueError("the director needs a source and a destination (WA_SOURCE, "
                          "WA_DESTINATION or the SRC DEST arguments)")
     queue = WorkQueue.ensure(settings)
+    clear_write_errors(queue)  # a new run: workers report again if the cause is still there
     destination = open_storage(settings.destination)
     plan = make_plan(open_storage(settings.source), destination, settings, retry_failed)
     carry_out(destination, plan)
@@ -136,6 +138,7 @@ def watch_director(settings: Settings, stop: threading.Event,
     empty (drained, or lost with a queue-server restart) everything pending is sent again.
     """
     queue = WorkQueue.ensure(settings)
+    clear_write_errors(queue)
     source, destination = open_storage(settings.source), open_storage(settings.destination)
     sent: dict[str, str] = {}
     while True:

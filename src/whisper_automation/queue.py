@@ -167,6 +167,17 @@ class WorkQueue:
     def delete(self, message: Message) -> None:
         self.client.delete_message(QueueUrl=self.url, ReceiptHandle=message.receipt_handle)
 
+    # --- queue tags: notes that must not depend on the destination (write_errors.py) ---
+
+    @queue_errors
+    def set_tag(self, key: str, value: str) -> None:
+        self.client.tag_queue(QueueUrl=self.url, Tags={key: value})
+
+    @queue_errors
+    def remove_tags(self, keys: list[str]) -> None:
+        if keys:
+            self.client.untag_queue(QueueUrl=self.url, TagKeys=keys)
+
     # --- read-only inspection (never receives) ---
 
     @queue_errors
@@ -180,6 +191,10 @@ class WorkQueue:
     def max_receives(self) -> int | None:
         policy = self.attributes().get("RedrivePolicy")
         return int(json.loads(policy)["maxReceiveCount"]) if policy else None
+
+    @queue_errors
+    def tags(self) -> dict[str, str]:
+        return self.client.list_queue_tags(QueueUrl=self.url).get("Tags", {})
 
     @queue_errors
     def counts(self) -> dict[str, int]:

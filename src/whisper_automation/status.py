@@ -3,13 +3,14 @@ throughput and an ETA. One piece of code for `status`, `status --json`, the stat
 `run`'s progress bar and summary.
 
 It only reads: the source listing, the destination's records, and the queue's counters
-(GetQueueAttributes); it never receives or changes a message. The JSON form is a stable schema
-(`SCHEMA`, documented in docs/status.md): fields are only ever added.
+(GetQueueAttributes) and tags (ListQueueTags); it never receives or changes a message. The JSON
+form is a stable schema (`SCHEMA`, documented in docs/status.md): fields are only ever added.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,9 @@ from .queue import WorkQueue, sqs_client
 from .records import FileState, read_record, read_records
 from .settings import TUNING, Settings
 from .storage import Storage, StorageError, open_storage
+from .write_errors import read_write_errors
+
+log = logging.getLogger(__name__)
 
 SCHEMA = 1
 
@@ -42,6 +46,8 @@ class Status:
     workers: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
     uncovered: list[dict] = field(default_factory=list)  # done, with speech left uncovered
+    # Workers that could not write the destination (read from the queue's tags: write_errors.py).
+    write_errors: list[dict] = field(default_factory=list)
 
     @property
     def live_workers(self) -> list[dict]:
@@ -74,7 +80,15 @@ class Status:
                   + ", ".join(f"{format_duration(start)}-{format_duration(end)}"
                               for start, end in u["uncovered"])
                   for u in self.uncovered]
+        if self.write_errors:
+            lines.append(f"cannot write the destination: {len(self.write_errors)} worker(s)")
+        lines += [f"  {e['worker']}: {e['error']} (reported {format_ago(e['reported_at'])})"
+                  for e in self.write_errors]
         return "\n".join(lines)
+
+
+def format_ago(when: float | None) -> str:
+    return "at an unknown time" if when is None else f"{max(0.0, time.time() - when):.0f} s ago"
 
 
 def format_duration(seconds: float | None) -> str:
@@ -119,6 +133,11 @@ def build_status(found: dict[str, str], source: Storage, destination: Storage,
             status.queue = queue.counts()
         except Exception as error:  # reported, not raised: status must work with the queue down
             status.queue_error = str(error) or type(error).__name__
+    if status.queue is not None:
+        try:
+            status.write_errors = read_write_errors(queue)
+        except Exception as error:  # e.g. a policy without sqs:ListQueueTags
+            log.warning("cannot read the workers' write errors from the queue's tags: %s", error)
     return status
 
 

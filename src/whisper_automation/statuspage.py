@@ -34,7 +34,7 @@ from .media import (
     open_media,
     parse_range,
 )
-from .status import Status, format_duration
+from .status import Status, format_ago, format_duration
 
 CACHE_SECONDS = 2.0
 REFRESH_SECONDS = 5
@@ -58,6 +58,7 @@ def render_html(status: Status) -> str:
         cell("queue_in_flight", queue.get("in_flight", ""), str(queue.get("in_flight", "-"))),
         cell("queue_dead", queue.get("dead", ""), str(queue.get("dead", "-"))),
         cell("live_workers", len(status.live_workers)),
+        cell("write_errors", len(status.write_errors)),
     ]
     error = html.escape(str(status.queue_error))
     queue_note = "" if status.queue is not None else \
@@ -74,6 +75,14 @@ def render_html(status: Status) -> str:
     failures = "".join(
         f"<tr><td>{html.escape(f['key'])}</td><td>{f['attempts']}</td>"
         f"<td>{html.escape(str(f['reason']))}</td></tr>" for f in status.failures)
+    write_errors = "".join(
+        f"<tr><td>{html.escape(e['worker'])}</td><td>{html.escape(e['error'])}</td>"
+        f"<td>{format_ago(e['reported_at'])}</td></tr>"
+        for e in status.write_errors)
+    write_errors_section = "" if not write_errors else (
+        '<h2 class="warn">Workers that cannot write the destination</h2>\n'
+        '<table id="write_errors"><tr><th>worker</th><th>error</th><th>reported</th></tr>'
+        f"{write_errors}</table>")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="{REFRESH_SECONDS}">
@@ -93,6 +102,7 @@ th, td {{ text-align: left; padding: .3em .9em; border-bottom: 1px solid #e2e8f0
 <a href="transcripts" id="transcripts-link">Search the transcripts and listen</a>.</p>
 {queue_note}
 <table id="summary">{"".join(rows)}</table>
+{write_errors_section}
 <h2>Workers</h2>
 <table id="workers"><tr><th>worker</th><th>state</th><th>file</th><th>done</th><th>seen</th></tr>
 {workers}</table>

@@ -164,6 +164,14 @@ class LocalStorage:
         temporary file is hidden and ends in .tmp, so no scan takes it for a transcript.
         """
         target = self.path(key)
+        try:
+            self._write_atomic(target, key, data)
+        except (FileNotFoundError, NotADirectoryError) as error:
+            # For a write, a file where a folder should be (or a folder removed under us) is
+            # no answer to pass on: the destination refuses the write.
+            raise StorageError(f"cannot write {key}: {error}", retryable=False) from error
+
+    def _write_atomic(self, target: Path, key: str, data: bytes) -> None:
         with local_errors(f"cannot write {key}"):
             target.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",

@@ -31,6 +31,7 @@ from .queue import Message, QueueError, WorkQueue
 from .records import Transcription, is_done, write_done, write_failure
 from .settings import TUNING, Settings
 from .storage import Storage, StorageError, open_storage
+from .write_errors import WriteErrorReporter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,6 +69,7 @@ class WorkerContext:
     heartbeat_seconds: float
     max_receives: int | None
     presence: Presence
+    write_errors: WriteErrorReporter
 
 
 class QueueUnavailable(RuntimeError):
@@ -92,7 +94,8 @@ def start_worker(settings: Settings, guard: ShutdownGuard) -> WorkerContext:
         visibility_timeout=timeout,
         heartbeat_seconds=settings.heartbeat_seconds or max(1.0, timeout / 3),
         max_receives=max_receives,
-        presence=Presence(destination, worker_id, engine.describe()))
+        presence=Presence(destination, worker_id, engine.describe()),
+        write_errors=WriteErrorReporter(queue, worker_id))
 
 
 def run_worker(settings: Settings, guard: ShutdownGuard | None = None) -> int:
@@ -243,7 +246,11 @@ def transcribe_job(context: WorkerContext, job: Job, message: Message,
     except StorageError as error:  # destination full, read-only, gone: keep the message
         log.error("cannot write the transcripts of %s to %s: %s; the file stays queued",
                   job.key, context.settings.destination, error)
+        # Not a failure record: that would go to the very destination that refuses writes.
+        context.write_errors.failed(f"cannot write the transcripts of {job.key} to "
+                                    f"{context.settings.destination}: {error}")
         return Outcome.KEPT
+    context.write_errors.succeeded()
     _log_finished(context, transcription)
     context.presence.finished(float(transcription.result.get("duration") or 0.0),
                               transcription.transcribe_seconds)

@@ -5,12 +5,15 @@ in headless Chromium. Status must never receive or change a message."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -178,3 +181,72 @@ def _answers(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def test_status_shows_a_worker_that_cannot_write_the_destination(make_stack) -> None:
+    # The trap of a Docker stack whose HOST_UID may not write DESTINATION_DIR: nothing can be
+    # written there, not even a failure record or the worker's presence, yet status must show
+    # the error and the worker (from the queue's tags, see write_errors.py).
+    stack = make_stack(keys=["speeches/jfk.flac"])
+    root = Path(tempfile.mkdtemp(prefix="wa-status-"))  # not under tmp_path: pytest keeps it 0700
+    try:
+        stack = _locked_out(stack, root)
+        assert stack.director().returncode == 0
+        preexec = NOBODY if os.getuid() == 0 else []
+        worker = stack.start_worker(preexec=preexec)
+        wait_for(lambda: status_json(stack)["write_errors"], 240,
+                 what="the worker's write error in status")
+
+        data = status_json(stack)
+        (error,) = data["write_errors"]
+        assert error["worker"] == f"{socket.gethostname()}-{worker.pid}"
+        assert error["error"].startswith(
+            f"cannot write the transcripts of speeches/jfk.flac to {stack.destination}: ")
+        assert "Permission denied" in error["error"]
+        assert (data["done"], data["failed"]) == (0, 0)  # nothing could be recorded there
+        text = run_cli("status", env=stack.env).stdout
+        assert "cannot write the destination: 1 worker(s)" in text
+        assert f"  {error['worker']}: cannot write the transcripts of speeches/jfk.flac" in text
+        page = _page(stack)
+        assert 'id="write_errors"' in page and error["worker"] in page
+        assert 'id="write_errors" data-value="1"' in page
+    finally:
+        stack.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def _locked_out(stack: Stack, root: Path) -> Stack:
+    """The stack moved into `root`, with a destination its worker may not write: owned by root
+    for a worker running as nobody, or read-only for a worker running as an ordinary user."""
+    root.chmod(0o755)
+    source, destination, log = root / "in", root / "out", root / "engine.log"
+    shutil.move(stack.source, source)
+    shutil.move(stack.destination, destination)
+    log.touch()
+    log.chmod(0o666)
+    destination.chmod(0o755 if os.getuid() == 0 else 0o555)
+    return replace(stack, source=source, destination=destination, engine_log=log,
+                   env=stack.with_env(WA_SOURCE=str(source), WA_DESTINATION=str(destination),
+                                      WA_TEST_ENGINE_LOG=str(log)))
+
+
+def _page(stack: Stack) -> str:
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "whisper_automation", "status", "--serve",
+                               "--port", str(port)], env=stack.env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_for(lambda: _answers(url), 30, what="the status page")
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.read().decode("utf-8")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -17,6 +17,7 @@ from whisper_automation.records import read_record
 from whisper_automation.settings import Settings
 from whisper_automation.storage import LocalStorage
 from whisper_automation.worker import Outcome, WorkerContext, handle
+from whisper_automation.write_errors import WriteErrorReporter
 
 
 def write_wav(path: Path, seconds: float = 0.2) -> Path:
@@ -65,7 +66,8 @@ class Rig:
             settings=settings, queue=self.queue, source=self.source,
             destination=self.destination, engine=self.engine, worker_id="test-worker",
             visibility_timeout=60, heartbeat_seconds=30, max_receives=3,
-            presence=Presence(self.destination, "test-worker", {}))
+            presence=Presence(self.destination, "test-worker", {}),
+            write_errors=WriteErrorReporter(self.queue, "test-worker"))
 
     def job(self, key: str, stem: str) -> Job:
         version = self.context.source.version(key)

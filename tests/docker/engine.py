@@ -1,0 +1,107 @@
+"""A Docker engine for the Docker tests: the one already running, or one started here.
+
+If `docker info` fails and this is Debian with root, Debian's `docker.io` is installed (when
+`dockerd` is missing) and `dockerd` is started on the default unix socket only (never TCP), in
+its own session, and stopped by its pid at the end. Anywhere else the caller is told why not
+(the tests skip on a laptop and fail in CI).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SOCKET = "unix:///var/run/docker.sock"
+START_TIMEOUT = 120
+STOP_TIMEOUT = 60
+
+
+class EngineUnavailable(RuntimeError):
+    """No Docker engine answers and none can be started here."""
+
+
+@dataclass
+class Engine:
+    process: subprocess.Popen | None  # the dockerd started here; None: one was already running
+    log: Path | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()  # SIGTERM: dockerd stops its containers and its containerd
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)  # its own session: dockerd, containerd
+            self.process.wait(timeout=30)
+
+
+def answers(timeout: float = 30) -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True,
+                              timeout=timeout).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def apt_install(*packages: str) -> None:
+    """Debian packages, as root (the caller checked)."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True,
+                   timeout=600)
+    result = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                             *packages], env=env, capture_output=True, text=True, timeout=1200)
+    if result.returncode != 0:
+        raise EngineUnavailable(f"apt-get install {' '.join(packages)} failed: "
+                                f"{result.stderr[-2000:]}")
+
+
+def can_install() -> str | None:
+    """Why this machine may not install and start an engine itself, or None if it may."""
+    if os.geteuid() != 0:
+        return "not root"
+    if not Path("/etc/debian_version").exists():
+        return "not Debian"
+    return None
+
+
+def start_engine(workdir: Path) -> Engine:
+    """The running engine, or a dockerd started here; EngineUnavailable says why not."""
+    if answers():
+        return Engine(process=None)
+    reason = can_install()
+    if reason:
+        raise EngineUnavailable(f"`docker info` fails and this machine cannot start an engine "
+                                f"itself ({reason})")
+    if not shutil.which("dockerd"):
+        apt_install("docker.io")
+        if answers():  # the package's own service started one: use it, it is not ours to stop
+            return Engine(process=None)
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "dockerd.log"
+    with log.open("ab") as output:
+        process = subprocess.Popen(["dockerd", "--host", SOCKET], stdout=output,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    engine = Engine(process=process, log=log)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise EngineUnavailable(f"dockerd exited with {process.returncode}: "
+                                    f"{log.read_text(errors='replace')[-2000:]}")
+        if answers(timeout=10):
+            return engine
+        time.sleep(1)
+    engine.stop()
+    raise EngineUnavailable(f"dockerd did not answer within {START_TIMEOUT} s: "
+                            f"{log.read_text(errors='replace')[-2000:]}")
+
