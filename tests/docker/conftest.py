@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, require
 from tests.docker.engine import EngineUnavailable
 from tests.docker.preparation import Preparation
+from tests.support.cli import REPO
+from tests.support.require import require
 
 HERE = Path(__file__).resolve().parent
 PREPARATION = Preparation()

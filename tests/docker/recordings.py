@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.conftest import REPO, SAMPLES
+from tests.support.cli import REPO, SAMPLES
 
 BEDTIME = REPO.parent / "shared" / "corpus" / "bedtime"
 LONG_FOLDER = "bedtime/crimson fairy book"

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.support.cli import REPO
 
 ENV_EXAMPLE = REPO / ".env.example"
 STATE_DIR = ".whisper-automation"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLES
 from tests.docker.stack import IMAGE_SETTINGS, docker, new_stack
+from tests.support.cli import SAMPLES
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 

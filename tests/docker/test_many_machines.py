@@ -14,7 +14,6 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.conftest import SAMPLES, cli_environment, run_cli
 from tests.docker.stack import (
     FORMATS,
     IMAGE_SETTINGS,
@@ -27,6 +26,7 @@ from tests.docker.stack import (
     run,
     wait_for,
 )
+from tests.support.cli import SAMPLES, cli_environment, run_cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
