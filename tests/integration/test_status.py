@@ -194,7 +194,7 @@ def test_status_shows_a_worker_that_cannot_write_the_destination(make_stack) -> 
         assert stack.director().returncode == 0
         preexec = NOBODY if os.getuid() == 0 else []
         worker = stack.start_worker(preexec=preexec)
-        wait_for(lambda: status_json(stack)["write_errors"], 240,
+        wait_for(lambda: _still_running(worker) and status_json(stack)["write_errors"], 240,
                  what="the worker's write error in status")
 
         data = status_json(stack)
@@ -213,6 +213,15 @@ def test_status_shows_a_worker_that_cannot_write_the_destination(make_stack) -> 
     finally:
         stack.stop_all()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _still_running(worker: subprocess.Popen) -> bool:
+    # A worker that cannot even start (as nobody, its Python must be readable by everyone: a
+    # checkout under a 0700 folder is not) fails the test at once, with its own words.
+    if worker.poll() is not None:
+        raise AssertionError(f"the worker exited ({worker.returncode}): "
+                             f"{worker.stdout.read()[-2000:] if worker.stdout else ''}")
+    return True
 
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
