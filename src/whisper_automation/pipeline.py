@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from .audio import stream_samples
 from .coverage import (
     WORD_SLACK_SECONDS,
+    Gap,
     count_words,
     covered_spans,
     find_gaps,
@@ -29,6 +30,7 @@ from .windows import Region, TimeMap, Window, cut_windows, join_speech
 log = logging.getLogger(__name__)
 
 PROMPT_CHARACTERS = 400  # text carried into the next window as context, as Whisper does
+RECOVERY_ROUNDS = 3  # passes over one skipped stretch, while each hears more than the last
 
 
 @dataclass
@@ -94,12 +96,7 @@ def _recover_gaps(engine: Engine, window: Window, segments: list[dict], language
     regions = [(window.offset + start, window.offset + end) for start, end in window.regions]
     for gap in find_gaps(regions, covered_spans(segments), min_seconds):
         coverage.gaps_found += 1
-        start, end = widen(gap.start, gap.end, segments)
-        heard = words_inside(_transcribe_stretch(engine, window, start, end, language),
-                             start, end)
-        if count_words(heard) > count_words(words_inside(segments, start, end)):
-            segments = words_inside(segments, start, end, keep=False) + heard
-            segments.sort(key=lambda segment: segment["start"])
+        segments = _recover_gap(engine, window, segments, gap, language, min_seconds)
         left = find_gaps(gap.pieces, covered_spans(segments), 0.0)
         left_seconds = sum(piece.speech_seconds for piece in left)
         coverage.recovered_seconds += gap.speech_seconds - left_seconds
@@ -108,6 +105,30 @@ def _recover_gaps(engine: Engine, window: Window, segments: list[dict], language
         coverage.uncovered_seconds += sum(piece.speech_seconds for piece in still)
         log.info("recovered %.1f of %.1f s of skipped speech at %.1f-%.1f s",
                  gap.speech_seconds - left_seconds, gap.speech_seconds, gap.start, gap.end)
+    return segments
+
+
+def _recover_gap(engine: Engine, window: Window, segments: list[dict], gap: Gap,
+                 language: str | None, min_seconds: float) -> list[dict]:
+    """Up to RECOVERY_ROUNDS passes over what is left of one gap, while each pass hears more.
+
+    Whisper may stop a retry after its first sentence ("CHAPTER VI." and end of text, where
+    the rest of the stretch is a LibriVox preamble it was trained to skip); the rest, tried
+    again on its own, is usually heard."""
+    targets = [gap]
+    for _ in range(RECOVERY_ROUNDS):
+        progress = False
+        for target in targets:
+            start, end = widen(target.start, target.end, segments)
+            heard = words_inside(_transcribe_stretch(engine, window, start, end, language),
+                                 start, end)
+            if count_words(heard) > count_words(words_inside(segments, start, end)):
+                segments = words_inside(segments, start, end, keep=False) + heard
+                segments.sort(key=lambda segment: segment["start"])
+                progress = True
+        targets = find_gaps(gap.pieces, covered_spans(segments), min_seconds)
+        if not (progress and targets):
+            break
     return segments
 
 

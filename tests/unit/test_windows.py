@@ -71,8 +71,15 @@ def test_cut_without_any_pause_is_the_window_end() -> None:
 
 def test_cut_ignores_pauses_far_from_the_end() -> None:
     # A 120 s window looks at its last 30 s only (a quarter), so the long early pause loses.
-    assert choose_cut([(0.0, 10.0), (40.0, 100.0), (100.5, 119.0)], 120.0) == \
-        pytest.approx(119.5)
+    assert choose_cut([(0.0, 10.0), (40.0, 70.0), (71.0, 89.0)], 120.0) == pytest.approx(104.5)
+
+
+def test_cut_hands_the_last_partial_clip_to_the_next_window() -> None:
+    # Clips of 29 + 28 + 29 + 29 s, then 4 s that would cost a whole 30 s encoder pass.
+    regions = [(0.0, 29.0), (29.5, 57.5), (58.0, 87.0), (87.5, 116.5), (117.0, 121.0)]
+    assert choose_cut(regions, 122.0) == pytest.approx(116.75)
+    # Too early to cut there (outside the last quarter): the longest pause near the end.
+    assert choose_cut([(0.0, 29.0), (29.5, 40.0), (50.0, 119.0)], 120.0) == pytest.approx(119.5)
 
 
 def test_clips_group_regions_up_to_thirty_seconds() -> None:

@@ -4,7 +4,8 @@ The pipeline (pipeline.py) hands it one window of speech at a time, silences alr
 the shared VAD, so faster-whisper's own vad_filter stays off (running it again would cost a
 second VAD pass). Word timestamps are always on: they are how the pipeline finds speech the
 model skipped, and how long segments become subtitle-sized cues.
-WA_BATCH_SIZE > 0 selects the batched pipeline: the window's <= 30 s clips are decoded together.
+WA_BATCH_SIZE > 0 selects the batched pipeline: the window's <= 30 s clips are decoded together;
+a skipped passage tried again is decoded alone, sequentially, either way.
 This module never imports torch.
 """
 
@@ -46,7 +47,11 @@ class FasterWhisperEngine:
 
     def _decode(self, speech: Speech, prompt: str | None, language: str | None):
         options = self.options
-        if self._batched is not None:
+        # A skipped passage tried again (prompt None) always goes through the sequential
+        # decoder: the batched one decodes without timestamp tokens, and without them Whisper
+        # skips the very passages the retry is for (measured: on the first 30 s of cfb_06 the
+        # batched retry heard 2 of 20 s of the LibriVox preamble, the sequential one all 20).
+        if self._batched is not None and prompt is not None:
             clips = [{"start": start, "end": end} for start, end in speech.clips]
             return self._batched.transcribe(
                 speech.audio, language=language, beam_size=options.beam_size,
