@@ -63,13 +63,15 @@ TRANSCRIBE_WITH_WHISPER_CPP = (
 
 
 def test_engine_whisper_cpp_builds_a_torch_free_image_with_the_converted_model_baked_in(
-        stack_images: dict[str, str]) -> None:
+        stack_images: dict[str, str], docker_report: dict) -> None:
     folder = Path(tempfile.mkdtemp(prefix="wa-docker-whispercpp-"))
     image = "whisper-automation-worker-whisper.cpp-tiny.en:" + IMAGE_SETTINGS["IMAGE_TAG"]
     try:
         stack = new_stack(folder, ENGINE="whisper.cpp", MODEL="tiny.en")
         built = stack.build_sh("build", timeout=1800)
         assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+        size = docker("image", "inspect", "--format", "{{.Size}}", image)
+        docker_report["whisper.cpp worker image MB"] = round(int(size.stdout) / 1e6)
 
         model = docker("run", "--rm", "--entrypoint", "python", image, "-c",
                        "import os, sys; path = os.path.realpath('/models/current'); "
