@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.cli import REPO
+from tests.support.stack import wait_for as wait_until
 
 ENV_EXAMPLE = REPO / ".env.example"
 STATE_DIR = ".whisper-automation"
@@ -134,13 +135,8 @@ def events(entries: list[dict], kind: str) -> list[dict]:
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str,
              interval: float = 1.0) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    """tests/support/stack.py's wait_for, polling once a second: a stack of containers."""
+    return wait_until(predicate, timeout, interval=interval, what=what)
 
 
 def compose_command() -> list[str]:

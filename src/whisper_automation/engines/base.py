@@ -99,6 +99,15 @@ class Engine(Protocol):
     def describe(self) -> dict: ...
 
 
+def describe_engine(name: str, options: EngineOptions, **specific: object) -> dict:
+    """What a done record and a worker's presence say about how it transcribes: the options
+    every engine shares, then what is the engine's own."""
+    return {"engine": name, "model": options.model, "beam_size": options.beam_size,
+            "vad": options.vad, "threads": options.threads,
+            "window_seconds": options.window_seconds,
+            "recover_seconds": options.recover_seconds, **specific}
+
+
 BUILT_IN = {
     "faster-whisper": "whisper_automation.engines.faster:FasterWhisperEngine",
     "openai-whisper": "whisper_automation.engines.openai:OpenAIWhisperEngine",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from ..pipeline import transcribe_file
-from .base import EngineOptions, Speech, Transcript
+from .base import EngineOptions, Speech, Transcript, describe_engine
 from .models import resolve_faster_whisper_model
 
 
@@ -30,12 +30,8 @@ class FasterWhisperEngine:
         self._batched = BatchedInferencePipeline(self._model) if options.batch_size > 0 else None
 
     def describe(self) -> dict:
-        return {"engine": self.name, "model": self.model,
-                "compute_type": self.options.compute_type, "beam_size": self.options.beam_size,
-                "vad": self.options.vad, "threads": self.options.threads,
-                "batch_size": self.options.batch_size if self._batched else 0,
-                "window_seconds": self.options.window_seconds,
-                "recover_seconds": self.options.recover_seconds}
+        return describe_engine(self.name, self.options, compute_type=self.options.compute_type,
+                               batch_size=self.options.batch_size if self._batched else 0)
 
     def transcribe(self, audio_path: str) -> dict:
         return transcribe_file(self, audio_path)

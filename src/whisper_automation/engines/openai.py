@@ -12,7 +12,7 @@ import torch
 import whisper
 
 from ..pipeline import transcribe_file
-from .base import EngineOptions, Speech, Transcript
+from .base import EngineOptions, Speech, Transcript, describe_engine
 
 
 class OpenAIWhisperEngine:
@@ -26,10 +26,7 @@ class OpenAIWhisperEngine:
         self._model = whisper.load_model(options.model, device="cpu")
 
     def describe(self) -> dict:
-        return {"engine": self.name, "model": self.model, "compute_type": "float32",
-                "beam_size": self.options.beam_size, "threads": self.options.threads,
-                "window_seconds": self.options.window_seconds,
-                "recover_seconds": self.options.recover_seconds}
+        return describe_engine(self.name, self.options, compute_type="float32")
 
     def transcribe(self, audio_path: str) -> dict:
         return transcribe_file(self, audio_path)

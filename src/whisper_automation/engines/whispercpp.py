@@ -30,7 +30,7 @@ import _pywhispercpp as whisper_cpp  # the binding's documented C-API module
 import numpy as np
 
 from ..pipeline import transcribe_file
-from .base import SAMPLE_RATE, EngineOptions, Speech, Transcript
+from .base import SAMPLE_RATE, EngineOptions, Speech, Transcript, describe_engine
 from .ggml import read_header
 from .models import resolve_whispercpp_model
 
@@ -63,11 +63,8 @@ class WhisperCppEngine:
         self._fixed_language = "" if self._multilingual else "en"  # "" = not known yet
 
     def describe(self) -> dict:
-        return {"engine": self.name, "model": self.model, "model_file": str(self.model_path),
-                "compute_type": self.weight_type, "beam_size": self.options.beam_size,
-                "vad": self.options.vad, "threads": self.options.threads,
-                "window_seconds": self.options.window_seconds,
-                "recover_seconds": self.options.recover_seconds}
+        return describe_engine(self.name, self.options, model_file=str(self.model_path),
+                               compute_type=self.weight_type)
 
     def transcribe(self, audio_path: str) -> dict:
         return transcribe_file(self, audio_path)
