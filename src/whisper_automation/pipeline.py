@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from .audio import stream_samples
+from .audio import probe_duration, stream_samples
 from .coverage import (
     WORD_SLACK_SECONDS,
     Gap,
@@ -24,7 +24,13 @@ from .coverage import (
     widen,
     words_inside,
 )
-from .engines.base import AudioError, Engine, result_from_segments, split_long_segments
+from .engines.base import (
+    AudioError,
+    Engine,
+    auto_beam_size,
+    result_from_segments,
+    split_long_segments,
+)
 from .windows import Region, TimeMap, Window, cut_windows, join_speech
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,7 @@ def transcribe_file(engine: Engine, audio_path: str) -> dict:
     """Transcribe one recording with `engine`, window by window; whisper's result shape plus
     a "coverage" entry. Raises AudioError when the file holds no decodable audio."""
     options = engine.options  # type: ignore[attr-defined]
+    beam = options.beam_size or auto_beam_size(probe_duration(audio_path))
     segments: list[dict] = []
     coverage = Coverage()
     language = options.language
@@ -64,10 +71,10 @@ def transcribe_file(engine: Engine, audio_path: str) -> dict:
     for window in cut_windows(stream_samples(audio_path), options.window_seconds, options.vad):
         coverage.windows += 1
         duration = window.offset + window.seconds
-        found, language = _transcribe_window(engine, window, prompt, language, coverage)
+        found, language = _transcribe_window(engine, window, prompt, language, beam, coverage)
         if options.vad and options.recover_seconds:
-            found = _recover_gaps(engine, window, found, language, options.recover_seconds,
-                                  coverage)
+            found = _recover_gaps(engine, window, found, language, beam,
+                                  options.recover_seconds, coverage)
         segments += found
         prompt = "".join(segment["text"] for segment in found)[-PROMPT_CHARACTERS:] or prompt
     if duration == 0.0:
@@ -77,18 +84,18 @@ def transcribe_file(engine: Engine, audio_path: str) -> dict:
     return result
 
 
-def _transcribe_window(engine: Engine, window: Window, prompt: str | None,
-                       language: str | None, coverage: Coverage) -> tuple[list[dict], str | None]:
+def _transcribe_window(engine: Engine, window: Window, prompt: str | None, language: str | None,
+                       beam: int, coverage: Coverage) -> tuple[list[dict], str | None]:
     speech, clock = join_speech(window.audio, window.regions, window.offset)
     coverage.speech_seconds += speech.seconds
     if not speech.audio.size:
         return [], language
-    transcript = engine.transcribe_speech(speech, prompt, language)
+    transcript = engine.transcribe_speech(speech, prompt, language, beam)
     return [_on_clock(segment, clock) for segment in transcript.segments], transcript.language
 
 
 def _recover_gaps(engine: Engine, window: Window, segments: list[dict], language: str | None,
-                  min_seconds: float, coverage: Coverage) -> list[dict]:
+                  beam: int, min_seconds: float, coverage: Coverage) -> list[dict]:
     """Transcribe each stretch of speech that has no word again, alone and without the previous
     text as prompt (a prompt is what lets Whisper skip ahead), together with the stretched
     words around it; where that pass hears more words, they replace the first pass's there.
@@ -96,7 +103,7 @@ def _recover_gaps(engine: Engine, window: Window, segments: list[dict], language
     regions = [(window.offset + start, window.offset + end) for start, end in window.regions]
     for gap in find_gaps(regions, covered_spans(segments), min_seconds):
         coverage.gaps_found += 1
-        segments = _recover_gap(engine, window, segments, gap, language, min_seconds)
+        segments = _recover_gap(engine, window, segments, gap, language, beam, min_seconds)
         left = find_gaps(gap.pieces, covered_spans(segments), 0.0)
         left_seconds = sum(piece.speech_seconds for piece in left)
         coverage.recovered_seconds += gap.speech_seconds - left_seconds
@@ -109,7 +116,7 @@ def _recover_gaps(engine: Engine, window: Window, segments: list[dict], language
 
 
 def _recover_gap(engine: Engine, window: Window, segments: list[dict], gap: Gap,
-                 language: str | None, min_seconds: float) -> list[dict]:
+                 language: str | None, beam: int, min_seconds: float) -> list[dict]:
     """Up to RECOVERY_ROUNDS passes over what is left of one gap, while each pass hears more.
 
     Whisper may stop a retry after its first sentence ("CHAPTER VI." and end of text, where
@@ -120,8 +127,8 @@ def _recover_gap(engine: Engine, window: Window, segments: list[dict], gap: Gap,
         progress = False
         for target in targets:
             start, end = widen(target.start, target.end, segments)
-            heard = words_inside(_transcribe_stretch(engine, window, start, end, language),
-                                 start, end)
+            heard = words_inside(_transcribe_stretch(engine, window, start, end, language,
+                                                     beam), start, end)
             if count_words(heard) > count_words(words_inside(segments, start, end)):
                 segments = words_inside(segments, start, end, keep=False) + heard
                 segments.sort(key=lambda segment: segment["start"])
@@ -133,7 +140,7 @@ def _recover_gap(engine: Engine, window: Window, segments: list[dict], gap: Gap,
 
 
 def _transcribe_stretch(engine: Engine, window: Window, start: float, end: float,
-                        language: str | None) -> list[dict]:
+                        language: str | None, beam: int) -> list[dict]:
     # A little audio either side, so a word at the edge is heard whole; what falls outside
     # [start, end) is dropped afterwards (words_inside), so nothing is written twice.
     start = start - window.offset - WORD_SLACK_SECONDS
@@ -144,7 +151,7 @@ def _transcribe_stretch(engine: Engine, window: Window, start: float, end: float
     speech, clock = join_speech(window.audio, pieces, window.offset)
     if not speech.audio.size:
         return []
-    transcript = engine.transcribe_speech(speech, None, language)
+    transcript = engine.transcribe_speech(speech, None, language, beam)
     return [_on_clock(segment, clock) for segment in transcript.segments]
 
 

@@ -129,6 +129,16 @@ def _extensions(raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _beam_size(raw: str) -> int:
+    value = raw.strip().lower()
+    if value == "auto":
+        return 0
+    try:
+        return _int_at_least(1)(value)
+    except ValueError:
+        raise ValueError("'auto' or a whole number >= 1") from None
+
+
 def _workers(raw: str) -> int:
     value = raw.strip().lower()
     if value == "auto":
@@ -191,8 +201,10 @@ class Settings:
     compute_type: str = setting(
         "WA_COMPUTE_TYPE", "int8", "faster-whisper weight type on CPU.", _choice(COMPUTE_TYPES))
     beam_size: int = setting(
-        "WA_BEAM_SIZE", "1", "Beam search width (1 = greedy; 5 = Whisper's own default, about "
-        "1.4x the time for 0.3 points less WER on the bedtime corpus).", _int_at_least(1))
+        "WA_BEAM_SIZE", "auto", "Beam search width (1 = greedy); auto = 5 for recordings of up "
+        "to 2 minutes, where it costs no measurable time, 1 for longer ones, where 5 costs "
+        "1.35x the time for 0.3 points less WER (docs/benchmarks.md).", _beam_size,
+        unparse=lambda value: str(value) if value else "auto")
     vad: bool = setting(
         "WA_VAD", "true", "Skip silence with voice activity detection (needed to cut windows at "
         "pauses and to find skipped speech).",

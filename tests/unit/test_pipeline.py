@@ -23,13 +23,15 @@ class SkippingEngine:
     name = "scripted"
     model = "none"
 
-    def __init__(self, **options: float) -> None:
-        self.options = EngineOptions("none", "en", "int8", 1, True, 1, **options)
+    def __init__(self, beam_size: int = 1, **options: float) -> None:
+        self.options = EngineOptions("none", "en", "int8", beam_size, True, 1, **options)
         self.calls: list[tuple[float, str | None]] = []
+        self.beams: set[int] = set()
 
-    def transcribe_speech(self, speech: Speech, prompt: str | None,
-                          language: str | None) -> Transcript:
+    def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
+                          beam_size: int = 0) -> Transcript:
         self.calls.append((speech.seconds, prompt))
+        self.beams.add(beam_size)
         skip = SKIPPED_SECONDS if prompt is not None else 0.0
         words = [{"word": " w", "start": float(t), "end": float(t) + 0.4, "probability": 1.0}
                  for t in np.arange(skip, speech.seconds - 0.4, 0.5)]
@@ -87,6 +89,21 @@ def test_with_recovery_off_nothing_is_transcribed_twice(
     result = transcribe_file(engine, str(recording))
     assert result["coverage"]["gaps_found"] == 0
     assert all(prompt is not None for _, prompt in engine.calls)
+
+
+def test_auto_beam_is_five_for_a_short_recording_and_greedy_for_a_long_one(
+        recording: Path, tmp_path: Path) -> None:
+    short = write_wav(tmp_path / "short.wav", samples_of(JFK))  # 11 s
+    for path, beam in [(short, 5), (recording, 1)]:  # recording: 222 s, with skipped speech
+        engine = SkippingEngine(beam_size=0)
+        transcribe_file(engine, str(path))
+        assert engine.beams == {beam}  # the first pass and the retries alike
+
+
+def test_a_set_beam_is_used_whatever_the_length(tmp_path: Path) -> None:
+    engine = SkippingEngine(beam_size=3)
+    transcribe_file(engine, str(write_wav(tmp_path / "short.wav", samples_of(JFK))))
+    assert engine.beams == {3}
 
 
 def test_a_file_without_audio_is_an_audio_error(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def test_defaults_without_environment() -> None:
     assert settings.model == "tiny.en"
     assert settings.language is None
     assert settings.compute_type == "int8"
-    assert settings.beam_size == 1
+    assert settings.beam_size == 0  # auto
     assert settings.vad is True
     assert settings.formats == ("txt", "vtt", "srt")
     assert "mp3" in settings.extensions and "mp4" in settings.extensions
@@ -57,8 +57,8 @@ def test_defaults_without_environment() -> None:
 @pytest.mark.parametrize(
     ("env", "raw", "accepted"),
     [
-        ("WA_BEAM_SIZE", "0", "a whole number >= 1"),
-        ("WA_BEAM_SIZE", "five", "a whole number >= 1"),
+        ("WA_BEAM_SIZE", "0", "'auto' or a whole number >= 1"),
+        ("WA_BEAM_SIZE", "five", "'auto' or a whole number >= 1"),
         ("WA_ENGINE", "whisper-x", "faster-whisper, openai-whisper, whisper.cpp"),
         ("WA_FORMATS", "txt,docx", "txt, vtt, srt, tsv, json"),
         ("WA_FORMATS", " , ", "txt, vtt, srt, tsv, json"),
@@ -190,7 +190,7 @@ def test_markdown_table_has_a_row_per_setting() -> None:
     table = markdown_table()
     lines = table.splitlines()
     assert len(lines) == 2 + len(setting_fields())
-    assert "| `--beam-size` | `WA_BEAM_SIZE` | `1` |" in table
+    assert "| `--beam-size` | `WA_BEAM_SIZE` | `auto` |" in table
     assert "| `--language` | `WA_LANGUAGE` | (empty) |" in table
 
 

@@ -37,7 +37,7 @@ class EngineOptions:
     model: str
     language: str | None
     compute_type: str
-    beam_size: int
+    beam_size: int  # 0 = auto: chosen per recording by its length (auto_beam_size)
     vad: bool
     threads: int
     batch_size: int = 0  # faster-whisper's batched pipeline; 0 = file by file
@@ -88,15 +88,34 @@ class Engine(Protocol):
         """The whole recording, through pipeline.transcribe_file; whisper's result shape."""
         ...
 
-    def transcribe_speech(self, speech: Speech, prompt: str | None,
-                          language: str | None) -> Transcript:
+    def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
+                          beam_size: int = 0) -> Transcript:
         """Segments with word timings for one window of speech. `prompt` is the text that came
         before ("" at the start of a recording), and the engine conditions each of its 30 s
         windows on the text before it as Whisper does; None means without any context, as when
-        a skipped passage is tried again. `language` None means detect it."""
+        a skipped passage is tried again. `language` None means detect it. `beam_size` 0 means
+        the engine's option (see beam_width)."""
         ...
 
     def describe(self) -> dict: ...
+
+
+# WA_BEAM_SIZE=auto (docs/benchmarks.md, bedtime and short clips, 2 cores, tiny.en): on clips
+# of a minute or two, beam 5 cost no measurable time (per-file work dominates) and gave 4.7 %
+# WER against greedy's 6.2 %; on 5-8 minute readings it cost 1.35x the time for 5.0 % against
+# 5.3 %. So: Whisper's own beam of 5 where it is free, greedy where it is not.
+AUTO_BEAM_LONGEST_SECONDS = 120.0
+AUTO_BEAM_SHORT, AUTO_BEAM_LONG = 5, 1
+
+
+def auto_beam_size(seconds: float) -> int:
+    return AUTO_BEAM_SHORT if seconds <= AUTO_BEAM_LONGEST_SECONDS else AUTO_BEAM_LONG
+
+
+def beam_width(requested: int, options: EngineOptions) -> int:
+    """The beam for one call: the pipeline's choice for this recording, else the engine's
+    option, auto (0) counting as the short-recording beam when nothing chose for it."""
+    return requested or options.beam_size or AUTO_BEAM_SHORT
 
 
 def describe_engine(name: str, options: EngineOptions, **specific: object) -> dict:

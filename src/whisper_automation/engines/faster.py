@@ -14,7 +14,7 @@ from __future__ import annotations
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from ..pipeline import transcribe_file
-from .base import EngineOptions, Speech, Transcript, describe_engine
+from .base import EngineOptions, Speech, Transcript, beam_width, describe_engine
 from .models import resolve_faster_whisper_model
 
 
@@ -36,12 +36,13 @@ class FasterWhisperEngine:
     def transcribe(self, audio_path: str) -> dict:
         return transcribe_file(self, audio_path)
 
-    def transcribe_speech(self, speech: Speech, prompt: str | None,
-                          language: str | None) -> Transcript:
-        pieces, info = self._decode(speech, prompt, language)
+    def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
+                          beam_size: int = 0) -> Transcript:
+        pieces, info = self._decode(speech, prompt, language,
+                                    beam_width(beam_size, self.options))
         return Transcript([_segment(piece) for piece in pieces], info.language)
 
-    def _decode(self, speech: Speech, prompt: str | None, language: str | None):
+    def _decode(self, speech: Speech, prompt: str | None, language: str | None, beam: int):
         options = self.options
         # A skipped passage tried again (prompt None) always goes through the sequential
         # decoder: the batched one decodes without timestamp tokens, and without them Whisper
@@ -50,12 +51,12 @@ class FasterWhisperEngine:
         if self._batched is not None and prompt is not None:
             clips = [{"start": start, "end": end} for start, end in speech.clips]
             return self._batched.transcribe(
-                speech.audio, language=language, beam_size=options.beam_size,
+                speech.audio, language=language, beam_size=beam,
                 batch_size=options.batch_size, vad_filter=False, clip_timestamps=clips,
                 word_timestamps=True, initial_prompt=prompt or None)
         # Without a prompt (a skipped passage tried again) nothing earlier conditions it.
         return self._model.transcribe(
-            speech.audio, language=language, beam_size=options.beam_size, vad_filter=False,
+            speech.audio, language=language, beam_size=beam, vad_filter=False,
             word_timestamps=True, initial_prompt=prompt or None,
             condition_on_previous_text=prompt is not None)
 

@@ -12,7 +12,7 @@ import torch
 import whisper
 
 from ..pipeline import transcribe_file
-from .base import EngineOptions, Speech, Transcript, describe_engine
+from .base import EngineOptions, Speech, Transcript, beam_width, describe_engine
 
 
 class OpenAIWhisperEngine:
@@ -31,9 +31,9 @@ class OpenAIWhisperEngine:
     def transcribe(self, audio_path: str) -> dict:
         return transcribe_file(self, audio_path)
 
-    def transcribe_speech(self, speech: Speech, prompt: str | None,
-                          language: str | None) -> Transcript:
-        beam = self.options.beam_size
+    def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
+                          beam_size: int = 0) -> Transcript:
+        beam = beam_width(beam_size, self.options)
         # Same decoding as openai-whisper's CLI: beam search when beam > 1, best_of 5 for the
         # temperature fallback, conditioned on the previous text (unless there is none).
         output = self._model.transcribe(

@@ -30,7 +30,7 @@ import _pywhispercpp as whisper_cpp  # the binding's documented C-API module
 import numpy as np
 
 from ..pipeline import transcribe_file
-from .base import SAMPLE_RATE, EngineOptions, Speech, Transcript, describe_engine
+from .base import SAMPLE_RATE, EngineOptions, Speech, Transcript, beam_width, describe_engine
 from .ggml import read_header
 from .models import resolve_whispercpp_model
 
@@ -69,14 +69,14 @@ class WhisperCppEngine:
     def transcribe(self, audio_path: str) -> dict:
         return transcribe_file(self, audio_path)
 
-    def transcribe_speech(self, speech: Speech, prompt: str | None,
-                          language: str | None) -> Transcript:
+    def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
+                          beam_size: int = 0) -> Transcript:
         audio = np.ascontiguousarray(speech.audio, dtype=np.float32)
         if len(audio) < MIN_SAMPLES:
             return Transcript(segments=[], language=language or self._fixed_language)
         if self._multilingual and not language:
             language = self._detect_language(audio)
-        params = self._parameters(prompt, language)
+        params = self._parameters(prompt, language, beam_width(beam_size, self.options))
         code = whisper_cpp.whisper_full(self._context, params, audio, len(audio))
         if code != 0:
             raise RuntimeError(f"whisper.cpp failed to transcribe (code {code})")
@@ -95,8 +95,7 @@ class WhisperCppEngine:
             raise RuntimeError("whisper.cpp could not detect the language")
         return whisper_cpp.whisper_lang_str(found)
 
-    def _parameters(self, prompt: str | None, language: str | None):
-        beam = self.options.beam_size
+    def _parameters(self, prompt: str | None, language: str | None, beam: int):
         strategy = whisper_cpp.whisper_sampling_strategy
         params = whisper_cpp.whisper_full_default_params(
             strategy.WHISPER_SAMPLING_BEAM_SEARCH if beam > 1 else strategy.WHISPER_SAMPLING_GREEDY)
