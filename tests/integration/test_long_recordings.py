@@ -99,7 +99,8 @@ def test_recovery_off_loses_the_preamble_so_the_test_above_can_fail() -> None:
     assert longest_lost_run(reference, result["text"]) > 20, result["text"]
 
 
-def test_window_seams_neither_drop_nor_repeat_a_word(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch_size", [0, 4], ids=["sequential", "batched-in-two-groups"])
+def test_window_seams_neither_drop_nor_repeat_a_word(tmp_path: Path, batch_size: int) -> None:
     # Twenty sentences with 1.5 s pauses (2.5 minutes): 60 s windows cut it at pauses. (Not
     # jfk.flac: its closing applause makes tiny.en add "Thank you." wherever the audio ends.)
     texts = references()
@@ -109,8 +110,9 @@ def test_window_seams_neither_drop_nor_repeat_a_word(tmp_path: Path) -> None:
     cuts = [window.offset for window in cut_windows(iter([audio]), 60.0)][1:]
     assert len(cuts) >= 2
 
-    result = load_engine("faster-whisper", engine_options(window_seconds=60)).transcribe(
-        str(recording))
+    # Two threads: batched, a window's clips are decoded in two groups at once, then joined.
+    result = load_engine("faster-whisper", engine_options(
+        window_seconds=60, batch_size=batch_size)).transcribe(str(recording))
 
     assert result["coverage"]["windows"] == len(cuts) + 1
     starts = [0.0] + [end for _, end in pauses]

@@ -6,10 +6,15 @@ second VAD pass). Word timestamps are always on: they are how the pipeline finds
 model skipped, and how long segments become subtitle-sized cues.
 WA_BATCH_SIZE > 0 selects the batched pipeline: the window's <= 30 s clips are decoded together;
 a skipped passage tried again is decoded alone, sequentially, either way.
+A batched worker of several threads decodes a window's clips in that many groups at once, one
+thread each (CTranslate2's num_workers), rather than one group on all threads: on 2 cores
+CTranslate2's second intra-op thread added little (docs/benchmarks.md).
 This module never imports torch.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
@@ -24,10 +29,16 @@ class FasterWhisperEngine:
     def __init__(self, options: EngineOptions) -> None:
         self.options = options
         self.model = options.model
+        groups = max(1, options.threads) if options.batch_size > 0 else 1
         self._model = WhisperModel(resolve_faster_whisper_model(options.model), device="cpu",
                                    compute_type=options.compute_type,
-                                   cpu_threads=options.threads, num_workers=1)
-        self._batched = BatchedInferencePipeline(self._model) if options.batch_size > 0 else None
+                                   cpu_threads=max(1, options.threads) // groups,
+                                   num_workers=groups)
+        # One pipeline per group: a BatchedInferencePipeline keeps per-call state
+        # (last_speech_timestamp), so two threads must not share one.
+        self._pipelines = [BatchedInferencePipeline(self._model) for _ in range(groups)]
+        self._batched = self._pipelines[0] if options.batch_size > 0 else None
+        self._pool = ThreadPoolExecutor(groups) if groups > 1 else None
 
     def describe(self) -> dict:
         return describe_engine(self.name, self.options, compute_type=self.options.compute_type,
@@ -43,22 +54,45 @@ class FasterWhisperEngine:
         return Transcript([_segment(piece) for piece in pieces], info.language)
 
     def _decode(self, speech: Speech, prompt: str | None, language: str | None, beam: int):
-        options = self.options
         # A skipped passage tried again (prompt None) always goes through the sequential
         # decoder: the batched one decodes without timestamp tokens, and without them Whisper
         # skips the very passages the retry is for (measured: on the first 30 s of cfb_06 the
         # batched retry heard 2 of 20 s of the LibriVox preamble, the sequential one all 20).
         if self._batched is not None and prompt is not None:
-            clips = [{"start": start, "end": end} for start, end in speech.clips]
-            return self._batched.transcribe(
-                speech.audio, language=language, beam_size=beam,
-                batch_size=options.batch_size, vad_filter=False, clip_timestamps=clips,
-                word_timestamps=True, initial_prompt=prompt or None)
+            return self._decode_batched(speech, prompt, language, beam)
         # Without a prompt (a skipped passage tried again) nothing earlier conditions it.
         return self._model.transcribe(
             speech.audio, language=language, beam_size=beam, vad_filter=False,
             word_timestamps=True, initial_prompt=prompt or None,
             condition_on_previous_text=prompt is not None)
+
+    def _decode_batched(self, speech: Speech, prompt: str, language: str | None, beam: int):
+        groups = _split_evenly(speech.clips, len(self._pipelines))
+
+        def decode(index: int) -> tuple[list, object]:
+            clips = [{"start": start, "end": end} for start, end in groups[index]]
+            pieces, info = self._pipelines[index].transcribe(
+                speech.audio, language=language, beam_size=beam,
+                batch_size=self.options.batch_size, vad_filter=False, clip_timestamps=clips,
+                word_timestamps=True, initial_prompt=prompt or None)
+            return list(pieces), info  # consumed here: the segments are generated lazily
+
+        if self._pool is None or len(groups) == 1:
+            return decode(0)
+        decoded = list(self._pool.map(decode, range(len(groups))))
+        return [piece for pieces, _ in decoded for piece in pieces], decoded[0][1]
+
+
+def _split_evenly(clips: list, groups: int) -> list[list]:
+    """`clips` in at most `groups` consecutive runs of nearly equal length."""
+    groups = max(1, min(groups, len(clips)))
+    size, extra = divmod(len(clips), groups)
+    runs, start = [], 0
+    for index in range(groups):
+        end = start + size + (1 if index < extra else 0)
+        runs.append(clips[start:end])
+        start = end
+    return runs
 
 
 def _segment(piece) -> dict:
