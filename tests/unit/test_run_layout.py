@@ -45,7 +45,7 @@ def test_explicit_workers_and_threads_win(machine) -> None:
 
 def test_model_paths_and_unknown_names_get_a_memory_estimate() -> None:
     assert sizing.worker_memory_gb("/models/whisper-medium-ct2/") == 3.2
-    assert sizing.worker_memory_gb("tiny.en") == 0.8
+    assert sizing.worker_memory_gb("tiny.en") == 1.0
     assert sizing.worker_memory_gb("/opt/custom-model") == sizing.WORKER_MEMORY_GB["small"]
 
 
