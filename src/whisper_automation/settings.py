@@ -129,17 +129,8 @@ def _extensions(raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _beam_size(raw: str) -> int:
-    value = raw.strip().lower()
-    if value == "auto":
-        return 0
-    try:
-        return _int_at_least(1)(value)
-    except ValueError:
-        raise ValueError("'auto' or a whole number >= 1") from None
-
-
-def _workers(raw: str) -> int:
+def _auto_or_count(raw: str) -> int:
+    """'auto' (stored as 0: decided later, per machine or per recording) or a whole number."""
     value = raw.strip().lower()
     if value == "auto":
         return 0
@@ -203,7 +194,7 @@ class Settings:
     beam_size: int = setting(
         "WA_BEAM_SIZE", "auto", "Beam search width (1 = greedy); auto = 5 for recordings of up "
         "to 2 minutes, where it costs no measurable time, 1 for longer ones, where 5 costs "
-        "1.35x the time for 0.3 points less WER (docs/benchmarks.md).", _beam_size,
+        "1.35x the time for 0.3 points less WER (docs/benchmarks.md).", _auto_or_count,
         unparse=lambda value: str(value) if value else "auto")
     vad: bool = setting(
         "WA_VAD", "true", "Skip silence with voice activity detection (needed to cut windows at "
@@ -242,7 +233,7 @@ class Settings:
         _optional_int_at_least(1))
     workers: int = setting(
         "WA_WORKERS", "auto", "Worker processes for `run` (auto = one per CPU, memory "
-        "permitting).", _workers,
+        "permitting).", _auto_or_count,
         unparse=lambda value: str(value) if value else "auto")
     threads: int = setting(
         "WA_THREADS", "0", "CPU threads per worker; 0 = the CPUs this worker may use.",

@@ -102,9 +102,7 @@ def test_sqs_unreachable_at_delete_loses_nothing_and_repeats_nothing(
 
     assert sqs_proxy.injected["dropped"] > 0
     assert "skip" in log and "already done" in log
-    assert stack.calls() == {key: 1 for key in keys}, log
-    assert stack.queue_counts(dead_letter=True) == (0, 0)
-    assert stack.partial_files() == []
+    stack.assert_each_transcribed_once(keys, log)
     record_row(fault="SQS unreachable at delete",
                injection=f"every DeleteMessage cut off for {lasted:.0f} s from the workers' "
                          "start; finished files' messages come back after the 10 s visibility "

@@ -86,9 +86,7 @@ def test_s3_destination_unreachable_during_long_transcriptions(
     log = finish_alive(stack, workers, keys)
 
     assert s3_proxy.injected["refused"] > 0
-    assert stack.calls() == {key: 1 for key in keys}, log
-    assert stack.partial_files() == []
-    assert stack.queue_counts(dead_letter=True) == (0, 0)
+    stack.assert_each_transcribed_once(keys, log)
     record_row(fault="S3 destination unreachable during long transcriptions",
                injection=f"every S3 request cut off for {lasted:.0f} s (heartbeat 2 s, "
                          "visibility 10 s) from 12 s into two 20 s transcriptions until a done "
@@ -112,9 +110,8 @@ def test_s3_source_unreachable_while_files_are_received(
     log = finish_alive(stack, workers, keys)
 
     assert s3_proxy.injected["refused"] > 0
-    assert stack.calls() == {key: 1 for key in keys}, log
     assert stack.failure_records() == {}
-    assert stack.partial_files() == []
+    stack.assert_each_transcribed_once(keys, log)
     record_row(fault="S3 source unreachable while files are received",
                injection=f"every S3 request cut off for {lasted:.0f} s from 5 s into two 20 s "
                          "transcriptions; the third file is received meanwhile (source check "
@@ -133,9 +130,7 @@ def test_s3_answering_errors_to_every_put(make_stack, s3_proxy, record_row) -> N
     log = finish_alive(stack, workers, SHORT_CLIPS)
 
     assert s3_proxy.injected["error"] > 0
-    assert stack.calls() == {key: 1 for key in SHORT_CLIPS}, log
-    assert stack.partial_files() == []
-    assert stack.queue_counts(dead_letter=True) == (0, 0)
+    stack.assert_each_transcribed_once(SHORT_CLIPS, log)
     record_row(fault="S3 answers 500 InternalError to every PUT",
                injection=f"every PUT (transcripts, records, presence) answered 500 for "
                          f"{lasted:.0f} s, until a worker's own retry had begun; 5 files, "

@@ -257,10 +257,8 @@ def test_three_directors_and_four_workers_transcribe_forty_files_exactly_once(
         assert worker.returncode == 0, output
 
     assert stack.done_keys() == set(keys)
-    assert stack.calls() == {key: 1 for key in keys}, stack.calls()
-    assert stack.partial_files() == []
+    stack.assert_each_transcribed_once(keys)
     assert stack.queue_counts() == (0, 0)
-    assert stack.queue_counts(dead_letter=True) == (0, 0)
     record_row(fault="three directors and four workers at once",
                injection="3 directors started together over 40 files, then 4 workers",
                **outcome(stack, keys))

@@ -121,6 +121,13 @@ class Stack:
         return {key.removeprefix(prefix).rpartition("#")[0]: json.loads(data)
                 for key, data in self.destination_files().items() if key.startswith(prefix)}
 
+    def assert_each_transcribed_once(self, keys: list[str], log: str = "") -> None:
+        """Every key through the engine exactly once, nothing half-written left in the
+        destination, nothing in the dead-letter queue."""
+        assert self.calls() == {key: 1 for key in keys}, log or self.calls()
+        assert self.partial_files() == []
+        assert self.queue_counts(dead_letter=True) == (0, 0)
+
     def partial_files(self) -> list[str]:
         """Anything in the transcript tree that is not a complete transcript of a done file:
         temporary files with visible names, empty transcripts, transcripts without a record."""
