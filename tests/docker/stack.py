@@ -90,7 +90,10 @@ class DockerStack:
     def build_sh(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
         started = time.monotonic()
         result = run([str(REPO / "build.sh"), *args],
-                     env=clean_environment(ENV_FILE=str(self.env_file)), timeout=timeout)
+                     env=clean_environment(ENV_FILE=str(self.env_file),
+                                           # several builds share the engine at once
+                                           PRUNE_DANGLING_IMAGES="0"),
+                     timeout=timeout)
         name = " ".join(args)
         runs = sum(1 for key in self.timings if key.split(" #")[0] == name)
         self.timings[name if not runs else f"{name} #{runs + 1}"] = time.monotonic() - started
