@@ -152,6 +152,7 @@ VARIANTS: dict[str, tuple[bool, Callable[[list[Path], Path, Models], list[str]]]
     "project-beam5": (False, project("--beam-size", "5")),
     "project-sequential": (False, project("--batch-size", "0")),
     "project-sequential-beam5": (False, project("--batch-size", "0", "--beam-size", "5")),
+    "project-float32": (False, project("--compute-type", "float32")),
     "project-2x2": (False, project("--threads", "2")),
     "project-1x2": (False, project("--workers", "1", "--threads", "2")),
     "project-1x2-batch8-w240": (False, project("--workers", "1", "--threads", "2",
