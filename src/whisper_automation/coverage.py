@@ -10,6 +10,7 @@ pipeline transcribes it again on its own, and whatever stays uncovered is report
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from .windows import Region
 
@@ -127,8 +128,10 @@ def widen(start: float, end: float, segments: list[dict]) -> Region:
 
 def words_inside(segments: list[dict], start: float, end: float, keep: bool = True
                  ) -> list[dict]:
-    """The segments cut down to the words whose middle lies in [start, end) (segments without
-    word timings by their own middle); with keep=False, to the words outside instead."""
+    """The segments cut down to the words that sit in [start, end) (segments without word
+    timings by their own middle); with keep=False, to the words outside instead, a segment
+    with words on both sides split in two, so that words put into the stretch sort between
+    the two parts by time."""
     kept: list[dict] = []
     for segment in segments:
         words = segment.get("words")
@@ -136,14 +139,25 @@ def words_inside(segments: list[dict], start: float, end: float, keep: bool = Tr
             if (start <= (segment["start"] + segment["end"]) / 2 < end) == keep:
                 kept.append(segment)
             continue
-        chosen = [word for word in words
-                  if (start <= (word["start"] + word["end"]) / 2 < end) == keep]
-        if len(chosen) == len(words):
+        runs = [list(run) for side, run in groupby(
+            words, key=lambda word: _side(word_position(word), start, end)) if (side == 0) == keep]
+        if len(runs) == 1 and len(runs[0]) == len(words):
             kept.append(segment)
-        elif chosen:
-            kept.append(dict(segment, start=chosen[0]["start"], end=chosen[-1]["end"],
-                             text="".join(word["word"] for word in chosen), words=chosen))
+            continue
+        kept += [dict(segment, start=run[0]["start"], end=run[-1]["end"],
+                      text="".join(word["word"] for word in run), words=run) for run in runs]
     return kept
+
+
+def _side(position: float, start: float, end: float) -> int:
+    return -1 if position < start else (1 if position >= end else 0)
+
+
+def word_position(word: dict) -> float:
+    """Where a word sits: the middle of the time a reader takes to say it from its start. A
+    stretched word (its alignment gone astray over speech it does not contain) sits near its
+    start, not in the middle of that speech, which is what a retry of the gap hears."""
+    return word["start"] + min(word["end"] - word["start"], plausible_seconds(word["word"])) / 2
 
 
 def count_words(segments: list[dict]) -> int:

@@ -59,7 +59,7 @@ def test_segments_without_word_timings_cover_their_whole_span() -> None:
 
 def test_words_inside_keeps_only_words_whose_middle_is_in_the_stretch() -> None:
     recovered = [segment(word("before", 1.0, 2.0), word("inside", 3.0, 4.0),
-                         word("edge", 7.5, 8.5))]
+                         word("edge", 7.8, 8.6))]
     kept = words_inside(recovered, 2.5, 8.0)
     assert [w["word"] for w in kept[0]["words"]] == [" inside"]
     assert kept[0]["text"] == " inside"
@@ -70,6 +70,24 @@ def test_words_inside_with_keep_false_leaves_the_words_outside() -> None:
     first = [segment(word("one", 1.0, 1.5), word("two", 5.0, 5.5), word("three", 9.0, 9.5))]
     outside = words_inside(first, 4.0, 6.0, keep=False)
     assert [w["word"] for s in outside for w in s["words"]] == [" one", " three"]
+
+
+def test_words_inside_with_keep_false_splits_a_segment_around_the_stretch() -> None:
+    # Words put into the stretch then sort between the two parts, not after the whole segment.
+    first = [segment(word("one", 1.0, 1.5), word("two", 5.0, 5.5), word("three", 9.0, 9.5))]
+    outside = words_inside(first, 4.0, 6.0, keep=False)
+    assert [[w["word"] for w in s["words"]] for s in outside] == [[" one"], [" three"]]
+    assert [(s["start"], s["end"], s["text"]) for s in outside] == [(1.0, 1.5, " one"),
+                                                                    (9.0, 9.5, " three")]
+
+
+def test_a_stretched_word_sits_where_it_starts_not_over_the_speech_it_stretches_across() -> None:
+    # "laughed." aligned over 3 s, the last 2 of which hold a sentence Whisper skipped: the
+    # skipped sentence's stretch does not contain it, the stretch from its start does.
+    words = [segment(word("had", 465.7, 466.0), word("laughed.", 466.0, 469.1))]
+    assert words_inside(words, 467.5, 471.5) == []
+    assert [w["word"] for s in words_inside(words, 466.0, 471.5) for w in s["words"]] == [
+        " laughed."]
 
 
 def test_a_gap_grows_over_the_stretched_words_that_border_it() -> None:

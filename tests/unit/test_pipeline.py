@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 
 from tests.support.audio import JFK, join_with_pauses, samples_of, write_wav
-from whisper_automation.engines.base import AudioError, EngineOptions, Speech, Transcript
-from whisper_automation.pipeline import transcribe_file
+from whisper_automation.engines.base import (
+    SAMPLE_RATE,
+    AudioError,
+    EngineOptions,
+    Speech,
+    Transcript,
+)
+from whisper_automation.pipeline import Coverage, _recover_gaps, transcribe_file
+from whisper_automation.windows import Window
 
 SKIPPED_SECONDS = 8.0
 
@@ -118,3 +125,52 @@ def test_text_that_is_not_audio_is_an_audio_error(tmp_path: Path) -> None:
     fake.write_text("not audio at all")
     with pytest.raises(AudioError):
         transcribe_file(SkippingEngine(), str(fake))
+
+
+class SentenceEndEngine:
+    """A retry that starts on the stretched last word of a sentence hears that word and stops
+    (Whisper's end of text after a full stop); a retry of the skipped speech alone hears it all,
+    a word every half second."""
+
+    name = "scripted"
+    model = "none"
+
+    def __init__(self, stops_when_longer_than: float) -> None:
+        self.options = EngineOptions("none", "en", "int8", 1, True, 1, recover_seconds=2.0)
+        self.stops_when_longer_than = stops_when_longer_than
+        self.retries: list[float] = []
+
+    def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
+                          beam_size: int = 0) -> Transcript:
+        self.retries.append(speech.seconds)
+        if speech.seconds > self.stops_when_longer_than:
+            words = [{"word": " laughed.", "start": 0.3, "end": 1.2, "probability": 1.0}]
+        else:
+            words = [{"word": " w", "start": float(t), "end": float(t) + 0.4,
+                      "probability": 1.0} for t in np.arange(0.0, speech.seconds - 0.4, 0.5)]
+        return Transcript([{"start": words[0]["start"], "end": words[-1]["end"],
+                            "text": "".join(w["word"] for w in words), "words": words}], "en")
+
+
+def test_skipped_speech_after_a_stretched_sentence_end_is_tried_again_alone() -> None:
+    # First pass: a word every half second, but "laughed." stretched from 9.5 s over the 8 s of
+    # speech that follows it ("End of chapter six..."), then words again from 18 s.
+    words = [{"word": " w", "start": t, "end": t + 0.4, "probability": 1.0}
+             for t in np.arange(0.0, 9.5, 0.5)]
+    words.append({"word": " laughed.", "start": 9.5, "end": 18.0, "probability": 1.0})
+    words += [{"word": " w", "start": t, "end": t + 0.4, "probability": 1.0}
+              for t in np.arange(18.0, 29.5, 0.5)]
+    first = [{"start": 0.0, "end": 29.9, "text": "", "words": words}]
+    window = Window(0.0, np.zeros(30 * SAMPLE_RATE, dtype=np.float32), [(0.0, 30.0)])
+    engine = SentenceEndEngine(stops_when_longer_than=8.5)
+    coverage = Coverage()
+
+    result = _recover_gaps(engine, window, first, "en", 1, 2.0, coverage)
+
+    assert engine.retries[0] > 8.5  # grown over "laughed.": only that word heard
+    assert engine.retries[1] < 8.5  # then the gap alone
+    spoken = [word for segment in result for word in segment["words"]]
+    assert [word["word"] for word in spoken].count(" laughed.") == 1  # kept, not replaced
+    assert len(spoken) > len(words) + 10
+    assert [word["start"] for word in spoken] == sorted(word["start"] for word in spoken)
+    assert coverage.uncovered == []
