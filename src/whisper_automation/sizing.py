@@ -10,7 +10,7 @@ from .cpu import available_cpus
 from .settings import Settings
 
 # Peak memory of one worker by model size, with room to spare: tiny.en was measured at 380 MB
-# file by file, 620 MB batched (the default) with one thread and 705-805 MB with two threads
+# file by file, 590 MB batched (the default) with one thread and 660-705 MB with two threads
 # decoding two groups at once (docs/benchmarks.md); the larger ones are estimates.
 WORKER_MEMORY_GB = {"tiny": 1.0, "base": 1.0, "small": 1.6, "medium": 3.2, "large": 5.5}
 UNKNOWN_MEMORY_GB = 4.0  # /proc/meminfo unreadable: assume a small laptop
