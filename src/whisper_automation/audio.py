@@ -4,11 +4,35 @@ from __future__ import annotations
 
 import wave
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import av
 import numpy as np
 
 from .engines.base import SAMPLE_RATE, AudioError
+
+# The only demuxers ffmpeg may use: audio and video containers. Probing picks a demuxer from
+# the file's content, whatever its name, and some demuxers open other files or URLs (concat
+# scripts, HLS/DASH playlists, image sequences): a text file named talk.mp3 must not make a
+# worker read anything else. A name matches any alias of a demuxer ("mov" = mp4, m4a, 3gp).
+MEDIA_DEMUXERS = ",".join((
+    "mp3", "mov", "matroska", "wav", "w64", "flac", "ogg", "aac", "loas", "asf", "aiff", "amr",
+    "amrnb", "amrwb", "avi", "mpeg", "mpegts", "flv", "caf", "ac3", "eac3", "dts", "truehd",
+    "ape", "wv", "tta", "au", "mpc", "mpc8", "tak", "dsf", "voc", "xwma", "rm"))
+NOT_MEDIA = ("not an audio or video file: ffmpeg does not read it as a media container (a "
+             "playlist, a script such as ffconcat, an image or text?), so it is not opened")
+
+
+@contextmanager
+def open_media(path: str) -> Iterator[av.container.InputContainer]:
+    """The file opened by an audio/video demuxer only; AudioError if no such demuxer reads it."""
+    try:
+        container = av.open(path, metadata_errors="ignore",
+                            options={"format_whitelist": MEDIA_DEMUXERS})
+    except av.error.ArgumentError:  # EINVAL: probed as a demuxer outside MEDIA_DEMUXERS
+        raise AudioError(NOT_MEDIA) from None
+    with container:
+        yield container
 
 
 def probe_duration(path: str) -> float:
@@ -18,7 +42,7 @@ def probe_duration(path: str) -> float:
     duration), so it costs milliseconds even for hour-long files.
     """
     try:
-        with av.open(path, metadata_errors="ignore") as container:
+        with open_media(path) as container:
             if not container.streams.audio:
                 raise AudioError("the file has no audio stream")
             stream = container.streams.audio[0]
@@ -72,7 +96,7 @@ def stream_samples(path: str, block_seconds: float = 30.0) -> Iterator[np.ndarra
     pending: list[np.ndarray] = []
     held = 0
     try:
-        with av.open(path, metadata_errors="ignore") as container:
+        with open_media(path) as container:
             if not container.streams.audio:
                 raise AudioError("the file has no audio stream")
             for frame in _decoded_frames(container):

@@ -28,7 +28,7 @@ RUN_OPTIONS = ("workers", *ENGINE, *FILES, "stable_seconds", "visibility_timeout
 DIRECTOR_OPTIONS = (*QUEUE, *FILES, "stable_seconds", "watch_seconds", "visibility_timeout",
                     "max_receives", *LOGGING)
 STATUS_OPTIONS = (*QUEUE, "extensions", *LOGGING)
-WORKER_OPTIONS = ("source", "destination", *QUEUE, *ENGINE, "formats", "visibility_timeout",
+WORKER_OPTIONS = ("source", "destination", *QUEUE, *ENGINE, *FILES, "visibility_timeout",
                   "heartbeat_seconds", "idle_exit_seconds", "queue_retry_seconds", *LOGGING)
 
 
@@ -231,10 +231,12 @@ def search(destination: str, query: str, as_json: bool, limit: int) -> None:
         click.echo(json.dumps([hit.to_dict() for hit in hits], ensure_ascii=False, indent=1))
         return
     if not hits:
-        click.echo(f"no matches for {query}", err=True)
-    for hit in hits:
-        click.echo(f"{hit.key}  {format_clock(hit.start)}-{format_clock(hit.end)}  "
-                   f"{hit.marked()}")
+        click.echo(f"no matches for {query!r}", err=True)
+    from .layout import printable
+
+    for hit in hits:  # names and text escaped: a newline in a name must not forge a hit
+        click.echo(f"{printable(hit.key)}  {format_clock(hit.start)}-{format_clock(hit.end)}  "
+                   f"{printable(hit.marked())}")
 
 
 @main.command("settings")

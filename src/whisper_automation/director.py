@@ -17,7 +17,15 @@ from . import layout
 from .layout import DONE, Version
 from .messages import Job
 from .queue import WorkQueue
-from .records import FileState, read_record, read_records, sweep_stale, write_outputs
+from .records import (
+    FileState,
+    Records,
+    read_record,
+    read_records,
+    sweep_stale,
+    write_failure,
+    write_outputs,
+)
 from .settings import Settings
 from .storage import Storage, open_storage, settle
 from .write_errors import clear_write_errors
@@ -39,6 +47,13 @@ class Plan:
     to_render: dict[str, list[str]] = field(default_factory=dict)
     stems: dict[str, str] = field(default_factory=dict)
     stale: list[str] = field(default_factory=list)  # records that no longer count
+    # Recordings that cannot be transcribed where they are, never queued: {key: reason}.
+    # A name too long for its record (it stays so: no record can say otherwise) ...
+    unrecordable: dict[str, str] = field(default_factory=dict)
+    # ... and a transcript name already taken by a file this tool did not write (source =
+    # destination: the user's own talk.txt beside talk.mp3). carry_out records these as
+    # final failures, so status shows them and the next run leaves them alone.
+    conflicts: dict[str, str] = field(default_factory=dict)
     rendered: int = 0
 
     def summary(self, queued: int | None = None) -> str:
@@ -49,6 +64,9 @@ class Plan:
             parts.append(f"failed before {len(self.failed)} (not retried; --retry-failed)")
         if self.busy:
             parts.append(f"still being written {len(self.busy)}")
+        if self.unrecordable or self.conflicts:
+            refused = len(self.unrecordable) + len(self.conflicts)
+            parts.append(f"cannot be transcribed here {refused} (see the warnings)")
         parts.append(f"queued {len(self.jobs) if queued is None else queued}")
         return ", ".join(parts)
 
@@ -64,16 +82,46 @@ def make_plan(source: Storage, destination: Storage, settings: Settings,
     retry = int(time.time()) if retry_failed else 0
     for key, version in plan.found.items():
         state = records.state(key, version.token())
-        if state is FileState.DONE:
+        problem = layout.record_name_problem(key, version.token())
+        if problem:
+            plan.unrecordable[key] = problem
+        elif state is FileState.DONE:
             plan.done.append(key)
         elif state is FileState.FAILED and not retry_failed:
             plan.failed.append(key)
         else:
             plan.jobs.append(Job(key, version, plan.stems[key],
                                  retry if records.ever_failed(key) else 0))
+    plan.conflicts = find_conflicts(destination, plan.jobs, records, settings.formats)
+    plan.jobs = [job for job in plan.jobs if job.key not in plan.conflicts]
     plan.stale = records.stale({key: version.token() for key, version in plan.found.items()})
     plan.to_render = missing_formats(destination, plan, settings.formats)
     return plan
+
+
+def find_conflicts(destination: Storage, jobs: list[Job], records: Records,
+                   formats: tuple[str, ...]) -> dict[str, str]:
+    """Jobs whose transcript would replace a file that this tool did not write: {key: reason}.
+
+    A transcript is ours if the destination holds a done record of its recording, of any
+    version (records of older versions are swept only after planning). Anything else at that
+    name is someone's own file. One listing of the destination, only when there are jobs.
+    Limit: a file created between this listing and the worker's write is still replaced."""
+    if not jobs:
+        return {}
+    existing = set(destination.list_keys())
+    conflicts = {}
+    for job in jobs:
+        if job.key in records.done:
+            continue
+        taken = [layout.output_key(job.output_stem, fmt) for fmt in formats
+                 if layout.output_key(job.output_stem, fmt) in existing]
+        if taken:
+            conflicts[job.key] = (
+                f"{', '.join(taken)} already exist(s) and was not written by whisper-automation: "
+                "not overwritten (move it away, or choose another destination, then "
+                "--retry-failed)")
+    return conflicts
 
 
 def missing_formats(destination: Storage, plan: Plan,
@@ -91,8 +139,14 @@ def missing_formats(destination: Storage, plan: Plan,
 
 def carry_out(destination: Storage, plan: Plan) -> None:
     """The destination's part of a plan: render missing formats from the done records (no
-    engine), and sweep the records that no longer count."""
+    engine), record the conflicts as final failures, and sweep the records that no longer
+    count. Says which recordings cannot be transcribed here, and why."""
     plan.rendered = render_missing_formats(destination, plan)
+    for key, reason in plan.conflicts.items():
+        write_failure(destination, key, plan.found[key], reason, attempts=0, final=True,
+                      worker="director")
+    for key, reason in (plan.unrecordable | plan.conflicts).items():
+        log.warning("not transcribed: %s: %s", layout.printable(key), reason)
     sweep_stale(destination, plan.stale)
 
 

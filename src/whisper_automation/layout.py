@@ -20,6 +20,8 @@ FAILED = "failed"
 UNCOVERED = "uncovered"  # done, but some detected speech has no word (see coverage.py)
 WORKERS = "workers"
 TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp")
+# The longest file name (one path segment) ext4, XFS, btrfs, APFS and NTFS hold, in bytes.
+NAME_MAX_BYTES = 255
 
 
 class UnsafeKey(ValueError):
@@ -60,6 +62,40 @@ def check_key(key: str) -> str:
     if any(part in ("", ".", "..") for part in parts):
         raise UnsafeKey(f"key leaves or re-enters its folder: {key!r}")
     return key
+
+
+def is_recording_key(key: str, extensions: Iterable[str]) -> bool:
+    """The scanner's rules for a key: safe, no hidden folder on the way (the state folder
+    included), and a file name that looks like a finished recording."""
+    try:
+        check_key(key)
+    except UnsafeKey:
+        return False
+    *folders, name = key.split("/")
+    return not any(folder.startswith(".") for folder in folders) and \
+        is_candidate_name(name, extensions)
+
+
+def record_name_problem(key: str, token: str) -> str | None:
+    """Why this recording's records could not be stored, or None if they can: a record's file
+    name is the recording's name plus '#<version token>.json', which must fit NAME_MAX_BYTES
+    (else every write and lookup of it fails with ENAMETOOLONG, or S3's key limit)."""
+    name = posixpath.basename(record_name(DONE, key, token))
+    if len(name.encode("utf-8", "surrogatepass")) <= NAME_MAX_BYTES:
+        return None
+    room = NAME_MAX_BYTES - len(name.encode("utf-8", "surrogatepass")) + \
+        len(posixpath.basename(key).encode("utf-8", "surrogatepass"))
+    return (f"the file name is too long for this tool's record of it (at most {room} bytes "
+            "here, UTF-8): rename the recording, shorter")
+
+
+def printable(text: str) -> str:
+    """Text safe to put on one line of a log or a terminal: control and formatting characters
+    (newlines, escapes, bidi overrides) and undecodable bytes are written as Python escapes,
+    so a file name cannot forge a log line or move the cursor; other characters stay."""
+    return "".join(character if character.isprintable()
+                   else character.encode("unicode_escape").decode("ascii")
+                   for character in text)
 
 
 def is_candidate_name(name: str, extensions: Iterable[str]) -> bool:

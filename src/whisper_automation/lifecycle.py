@@ -31,6 +31,7 @@ class ShutdownGuard:
     def __init__(self) -> None:
         self.requested = threading.Event()
         self._interruptible = False
+        self._waiting = False
 
     def install(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -41,7 +42,11 @@ class ShutdownGuard:
             log.warning("second %s: exiting now", signal.Signals(signum).name)
             os._exit(128 + signum)
         self.requested.set()
-        log.info("%s: finishing up (send it again to exit at once)", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if self._waiting:  # holding nothing: a plain stop (`run` ending), not worth a line
+            log.debug("%s while waiting for work: stopping", name)
+        else:
+            log.info("%s: finishing up (send it again to exit at once)", name)
         if self._interruptible:
             raise Shutdown()
 
@@ -56,6 +61,17 @@ class ShutdownGuard:
             yield
         finally:
             self._interruptible = False
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """interruptible(), while waiting for work with none in hand: a stop signal then ends
+        the worker quietly (a normal end of `run` stops idle workers this way)."""
+        with self.interruptible():
+            self._waiting = True
+            try:
+                yield
+            finally:
+                self._waiting = False
 
 
 class Heartbeat:

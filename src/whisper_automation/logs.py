@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+from .layout import printable
+
 NOISY_LIBRARIES = ("botocore", "boto3", "urllib3", "faster_whisper", "werkzeug", "moto",
                    "numba", "ctranslate2", "httpx", "huggingface_hub")
 STANDARD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -24,13 +26,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """One line per message: control characters in it (a newline in a file name) are escaped,
+    so nothing logged can forge a line or drive the terminal. A traceback keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # logging's name
+        original = record.message
+        record.message = printable(original)
+        try:
+            return super().formatMessage(record)
+        finally:
+            record.message = original
+
+
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
-                                               datefmt="%H:%M:%S"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(message)s",
+                                           datefmt="%H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

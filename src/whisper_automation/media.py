@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
-from .layout import UnsafeKey, check_key, is_candidate_name
+from .layout import UnsafeKey, check_key, is_recording_key
 from .storage import LocalStorage, Storage
 
 CHUNK = 64 * 1024
@@ -31,6 +31,7 @@ CONTENT_TYPES = {
     "mkv": "video/x-matroska", "webm": "video/webm", "avi": "video/x-msvideo",
     "3gp": "video/3gpp",
 }
+MAX_POSITION_DIGITS = 19  # 10**19 bytes: more than any file
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.IGNORECASE)
 
 
@@ -72,7 +73,8 @@ def key_from_url_path(raw: str) -> str:
         parts = [unquote(part, errors="strict") for part in raw.split("/")]
     except UnicodeDecodeError:
         raise MediaRefused(400, "the path is not UTF-8") from None
-    if any("/" in part or "\\" in part for part in parts):
+    # A backslash is an ordinary character in a POSIX file name (and an S3 key): allowed.
+    if any("/" in part for part in parts):
         raise MediaRefused(400, "encoded slashes are not accepted in a path")
     key = "/".join(parts)
     try:
@@ -88,18 +90,27 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     match = _RANGE.fullmatch(header.strip().replace(" ", ""))
     if match is None:
         return None  # several ranges, other units or garbage: ignoring it is allowed
-    first, last = match.groups()
-    if not first and not last:
+    first_text, last_text = match.groups()
+    if not first_text and not last_text:
         return None
-    if not first:  # the last N bytes
-        if int(last) == 0 or size == 0:
+    first, last = _position(first_text), _position(last_text)
+    if not first_text:  # the last N bytes
+        if last == 0 or size == 0:
             raise RangeNotSatisfiable
-        return ByteRange(max(size - int(last), 0), size - 1)
-    if last and int(last) < int(first):
+        return ByteRange(max(size - last, 0), size - 1)
+    if last_text and last < first:
         return None  # an invalid range: ignored, like garbage
-    if int(first) >= size:
+    if first >= size:
         raise RangeNotSatisfiable
-    return ByteRange(int(first), min(int(last), size - 1) if last else size - 1)
+    return ByteRange(first, min(last, size - 1) if last_text else size - 1)
+
+
+def _position(digits: str) -> int:
+    """A byte position; any number past every file's size reads as one that large (int() of
+    thousands of digits is refused by Python, and would cost time anyway)."""
+    if not digits:
+        return 0
+    return int(digits) if len(digits) <= MAX_POSITION_DIGITS else 10 ** MAX_POSITION_DIGITS
 
 
 class Media:
@@ -156,19 +167,20 @@ class _S3Media(Media):
 def open_media(source: Storage, key: str, extensions: Iterable[str]) -> Media:
     """Open a recording of the source for reading, or MediaRefused (403 outside, 404 missing or
     not a recording)."""
-    name = posixpath.basename(key)
-    if any(part.startswith(".") for part in key.split("/")) or \
-            not is_candidate_name(name, extensions):
+    if not is_recording_key(key, extensions):
         raise MediaRefused(404, "not a recording")
     if not isinstance(source, LocalStorage):
         return _S3Media(key, source)
     try:
         path = source.path(key)
+        # A link named like a recording is served only if what it resolves to is one too.
+        target = os.path.relpath(os.path.realpath(path), os.path.realpath(source.root))
+        if not is_recording_key(target.replace(os.sep, "/"), extensions):
+            raise MediaRefused(404, "not a recording (a link to something else)")
+        if not path.is_file():
+            raise MediaRefused(404, "no such recording")
+        return _LocalMedia(key, str(path))
     except UnsafeKey as error:
         raise MediaRefused(403, str(error)) from None
-    if not path.is_file():
-        raise MediaRefused(404, "no such recording")
-    try:
-        return _LocalMedia(key, str(path))
-    except OSError as error:
-        raise MediaRefused(404, f"cannot read it: {error.strerror}") from None
+    except OSError as error:  # a name too long, a loop, no permission: nothing to serve
+        raise MediaRefused(404, f"cannot read it: {error.strerror or error}") from None

@@ -6,9 +6,11 @@ import hashlib
 import json
 import posixpath
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .layout import UnsafeKey, Version, check_key
+from .layout import UnsafeKey, Version, check_key, is_recording_key, printable, record_name_problem
+from .settings import DEFAULT_EXTENSIONS
 
 FORMAT_VERSION = 1
 
@@ -49,8 +51,10 @@ def encode(job: Job) -> str:
     })  # ASCII escapes keep odd names (even undecodable bytes) within what SQS accepts
 
 
-def decode(body: str) -> Job:
-    """Parse and validate a message body; raise BadMessage with the reason."""
+def decode(body: str, extensions: Iterable[str] = tuple(DEFAULT_EXTENSIONS.split())) -> Job:
+    """Parse and validate a message body; raise BadMessage with the reason. The key must be one
+    the scanner could have queued (layout.is_recording_key with the worker's WA_EXTENSIONS: so
+    no hidden name, no state folder, no transcript) and whose records fit the destination."""
     try:
         data = json.loads(body)
         key = check_key(data["key"])
@@ -65,6 +69,12 @@ def decode(body: str) -> Job:
     allowed = (key, posixpath.splitext(key)[0])
     if stem not in allowed and not re.fullmatch(re.escape(key) + r"\.[0-9a-f]{8}", stem):
         raise BadMessage(f"output stem {stem!r} does not belong to key {key!r}")
+    if not is_recording_key(key, extensions):
+        raise BadMessage(f"{printable(key)!r} is not a recording the director queues (a hidden "
+                         "name, or an extension outside WA_EXTENSIONS)")
+    problem = record_name_problem(key, version.token())
+    if problem:
+        raise BadMessage(f"{printable(key)!r}: {problem}")
     return Job(key=key, version=version, output_stem=stem, retry=retry)
 
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .director import Plan, prepare
 from .embedded import EmbeddedSQS
-from .layout import DONE, record_key
+from .layout import DONE, printable, record_key
 from .presence import read_presence
 from .queue import WorkQueue
 from .records import read_record
@@ -198,4 +198,4 @@ def summary(plan: Plan, final: Status, audio: float, wall: float, interrupted: b
         lines.append(f"  still being written (left for the next run): {len(plan.busy)} file(s)")
     lines += [f"  wall time:        {wall:.1f} s",
               f"  throughput:       {audio / wall if wall else 0.0:.1f} audio s per s"]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # a name stays on its line

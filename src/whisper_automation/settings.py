@@ -311,6 +311,10 @@ class Tuning:
     run_stop_grace_seconds: float = tunable(
         10.0, "`run` waits this long for workers to hand back their files before killing them.")
 
+    status_idle_timeout_seconds: float = tunable(
+        30.0, "The status page closes a connection silent for this long (a browser's idle "
+        "keep-alive, or a client that never finishes its request), so none holds a thread.")
+
 
 TUNING = Tuning()
 

@@ -56,6 +56,17 @@ class Status:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
 
+    @property
+    def queue_matters(self) -> bool:
+        """An unreachable queue is a fault only while work is left: once every recording is
+        done or failed (a finished `run`, whose embedded queue ended with it) it is not."""
+        return self.to_do > 0
+
+    def queue_note(self) -> str:
+        if self.queue_matters:
+            return f"queue not reachable: {self.queue_error}"
+        return "finished: nothing left to do (no queue reachable, none is needed)"
+
     def to_text(self) -> str:
         lines = [f"recordings {self.recordings}: done {self.done}, to do {self.to_do}, "
                  f"failed {self.failed}"]
@@ -66,7 +77,7 @@ class Status:
             lines.append(f"queue: {self.queue['visible']} waiting, {self.queue['in_flight']} "
                          f"in progress, {self.queue['dead']} in the dead-letter queue")
         else:
-            lines.append(f"queue not reachable: {self.queue_error}")
+            lines.append(self.queue_note())
         live = self.live_workers
         lines.append(f"workers: {len(live)} live")
         for worker in live:
@@ -84,7 +95,7 @@ class Status:
             lines.append(f"cannot write the destination: {len(self.write_errors)} worker(s)")
         lines += [f"  {e['worker']}: {e['error']} (reported {format_ago(e['reported_at'])})"
                   for e in self.write_errors]
-        return "\n".join(lines)
+        return "\n".join(layout.printable(line) for line in lines)  # names: one line each
 
 
 def format_ago(when: float | None) -> str:
@@ -109,7 +120,12 @@ def build_status(found: dict[str, str], source: Storage, destination: Storage,
     to_do: list[str] = []
     for key, token in found.items():
         state = records.state(key, token)
-        if state is FileState.DONE:
+        unrecordable = layout.record_name_problem(key, token)
+        if unrecordable:  # no record can exist: failed, with the reason (see director.Plan)
+            status.failed += 1
+            status.failures.append({"key": key, "reason": unrecordable, "attempts": 0,
+                                    "final": True, "failed_at": None})
+        elif state is FileState.DONE:
             status.done += 1
             if records.has_uncovered_speech(key, token):
                 status.uncovered.append(_uncovered(destination, key, token))

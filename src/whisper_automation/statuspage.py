@@ -3,8 +3,9 @@
 Plain HTML that refreshes itself, and the same numbers as JSON at /status.json. Given a
 Library, it also serves the transcripts page (/transcripts: folder tree, search, a transcript
 whose lines play the recording), its JSON (/api/...) and the recordings themselves (/audio/...,
-read-only, byte ranges, only inside the source: see media.py). It only ever answers GET,
-computes the status at most every CACHE_SECONDS however many browsers poll, and listens on
+read-only, byte ranges, only inside the source: see media.py). It only ever answers GET and
+HEAD, closes connections idle for TUNING.status_idle_timeout_seconds, computes the status
+at most every CACHE_SECONDS however many browsers poll, and listens on
 127.0.0.1 unless told otherwise (the compose stack binds the container's address and publishes
 it on the host's 127.0.0.1 only). Requests naming this server by a DNS name other than
 localhost or this machine's own are refused: a web page elsewhere could otherwise point such a
@@ -16,6 +17,7 @@ from __future__ import annotations
 import html
 import ipaddress
 import json
+import logging
 import socket
 import threading
 import time
@@ -24,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from urllib.parse import parse_qs, urlencode
 
+from .layout import printable
 from .library import Library
 from .media import (
     ByteRange,
@@ -34,7 +37,10 @@ from .media import (
     open_media,
     parse_range,
 )
+from .settings import TUNING
 from .status import Status, format_ago, format_duration
+
+log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 2.0
 REFRESH_SECONDS = 5
@@ -60,9 +66,9 @@ def render_html(status: Status) -> str:
         cell("live_workers", len(status.live_workers)),
         cell("write_errors", len(status.write_errors)),
     ]
-    error = html.escape(str(status.queue_error))
-    queue_note = "" if status.queue is not None else \
-        f'<p class="warn" id="queue_error">queue not reachable: {error}</p>'
+    queue_note = "" if status.queue is not None else (
+        f'<p class="{"warn" if status.queue_matters else "note"}" id="queue_error">'
+        f"{html.escape(status.queue_note())}</p>")
     workers = "".join(
         f"<tr><td>{html.escape(w['id'])}</td><td>{html.escape(w.get('state', ''))}</td>"
         f"<td>{html.escape(w.get('file') or '')}</td><td>{w.get('files_done', 0)}</td>"
@@ -143,8 +149,40 @@ def make_server(collect: Callable[[], Status], host: str = "127.0.0.1", port: in
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: a seeking audio element asks many ranges
+        # Each connection holds a thread: one silent this long is closed (socket timeout,
+        # which http.server answers by closing the connection).
+        timeout = TUNING.status_idle_timeout_seconds
+        head_only = False
+        _headers_sent = False
 
-        def do_GET(self) -> None:  # the name http.server calls; no other method is answered
+        def do_HEAD(self) -> None:  # http.server's name: GET's headers, no body
+            self.head_only = True
+            try:
+                self.do_GET()
+            finally:
+                self.head_only = False
+
+        def do_GET(self) -> None:  # the name http.server calls
+            try:
+                self._answer()
+            except (BrokenPipeError, ConnectionResetError, TimeoutError):
+                self.close_connection = True  # the client went away: nobody to answer
+            except Exception:  # a bug must cost one answer, never the connection unanswered
+                log.exception("status page: error answering %s", printable(self.path))
+                self.close_connection = True
+                if not self._headers_sent:
+                    self._send(500, "text/plain", "internal error\n")
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            self._headers_sent = True
+            super().send_response(code, message)
+
+        def _write(self, data: bytes) -> None:
+            if not self.head_only:
+                self.wfile.write(data)
+
+        def _answer(self) -> None:
+            self._headers_sent = False
             path, _, query = self.path.partition("?")
             if not _trusted_host(self.headers.get("Host", ""), names):
                 self._send(403, "text/plain", "unknown host name\n")
@@ -175,7 +213,7 @@ def make_server(collect: Callable[[], Status], host: str = "127.0.0.1", port: in
             self._common_headers(kind, len(data))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            self.wfile.write(data)
+            self._write(data)
 
         def _common_headers(self, kind: str, length: int) -> None:
             self.send_header("Content-Type", kind)
@@ -217,7 +255,7 @@ def make_server(collect: Callable[[], Status], host: str = "127.0.0.1", port: in
                 self.send_header("Content-Range",
                                  f"bytes {span.first}-{span.last}/{media.size}")
             self.end_headers()
-            if span.length > 0:
+            if span.length > 0 and not self.head_only:
                 for chunk in media.read(span):
                     self.wfile.write(chunk)
 

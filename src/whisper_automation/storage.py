@@ -12,6 +12,7 @@ here, botocore's in s3.py), so callers handle one family.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import tempfile
 import time
@@ -20,13 +21,34 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
-from .layout import UnsafeKey, Version, check_key, is_candidate_name
+from .layout import UnsafeKey, Version, check_key, is_candidate_name, printable
+
+log = logging.getLogger(__name__)
 
 # errno values of a store that may come back by itself (network file systems, a busy disk).
 PASSING_ERRNOS = frozenset({
     errno.EIO, errno.EAGAIN, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE, errno.EHOSTDOWN,
     errno.EHOSTUNREACH, errno.ENETDOWN, errno.ENETUNREACH, errno.ECONNRESET,
     errno.ECONNREFUSED, errno.ECONNABORTED, errno.ENOLINK})
+
+
+def _current_umask() -> int:
+    """The process's umask, read without changing it where Linux allows (os.umask can only
+    read by setting, which would race with threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # at import time, before any thread of ours writes files
+    os.umask(mask)
+    return mask
+
+
+# Transcripts and records get the mode a plain `open()` would give them: 0666 less the umask.
+FILE_MODE = 0o666 & ~_current_umask()
 
 
 class StorageError(Exception):
@@ -105,14 +127,27 @@ class LocalStorage:
             # Folder symlinks are not followed (loops, trees outside the root).
             if entry.is_dir(follow_symlinks=False):
                 yield from self._scan_dir(entry.path, key + "/", wanted)
-            elif is_candidate_name(entry.name, wanted) and entry.is_file():
-                if entry.is_symlink() and not self._inside(key):
-                    continue  # a link to a file outside the source: never queued
-                try:
-                    stat = entry.stat()
-                except FileNotFoundError:
-                    continue  # deleted since the folder was read
-                yield key, _version_of(stat)
+            elif is_candidate_name(entry.name, wanted):
+                version = self._recording_version(entry, key)
+                if version is not None:
+                    yield key, version
+
+    def _recording_version(self, entry: os.DirEntry, key: str) -> Version | None:
+        """The version of a file named like a recording, or None to skip it. An entry that
+        cannot be looked at (a symlink loop, a link through a file, a name too long for the
+        system) is skipped with a warning: one bad entry must never stop a scan."""
+        try:
+            if not entry.is_file():
+                return None
+            if entry.is_symlink() and not self._inside(key):
+                return None  # a link to a file outside the source: never queued
+            return _version_of(entry.stat())
+        except FileNotFoundError:
+            return None  # deleted since the folder was read
+        except OSError as error:
+            log.warning("skipped %s: cannot read it (%s)", printable(key),
+                        error.strerror or error)
+            return None
 
     def _inside(self, key: str) -> bool:
         try:
@@ -181,7 +216,7 @@ class LocalStorage:
                     stream.write(data)
                     stream.flush()
                     os.fsync(stream.fileno())
-                os.chmod(temporary, 0o644)
+                os.chmod(temporary, FILE_MODE)  # mkstemp's 0600, widened as the umask allows
                 os.replace(temporary, target)
             except BaseException:
                 with suppress(FileNotFoundError):

@@ -116,7 +116,7 @@ def _loop(context: WorkerContext, settings: Settings, guard: ShutdownGuard) -> i
     idle_since = time.monotonic()
     while not guard.requested.is_set():
         try:
-            with guard.interruptible():
+            with guard.waiting():
                 message = with_queue_retry(settings, guard, lambda: context.queue.receive(
                     wait_seconds=_poll_seconds(settings)))
         except Shutdown:
@@ -192,7 +192,7 @@ def work_on(context: WorkerContext, message: Message, guard: ShutdownGuard) -> O
     name = f"message {message_digest(message)}"
     try:
         try:
-            job = decode(message.body)
+            job = decode(message.body, context.settings.extensions)
         except BadMessage as error:
             return refuse(context, message, str(error), guard)
         name = job.key
