@@ -59,7 +59,7 @@ def test_url_paths_round_trip_odd_names() -> None:
 @pytest.mark.parametrize(("raw", "status"), [
     ("../secret.mp3", 403), ("%2e%2e/secret.mp3", 403), ("%2E%2E/secret.mp3", 403),
     ("a/./b.mp3", 403), ("/etc/secret.mp3", 403), ("a//b.mp3", 403), ("", 403),
-    ("a%2Fb.mp3", 400), ("..%2Fsecret.mp3", 400), ("a%5Cb.mp3", 400), ("%ff.mp3", 400),
+    ("a%2Fb.mp3", 400), ("..%2Fsecret.mp3", 400), ("%ff.mp3", 400),
     ("a%00.mp3", 403),
 ])
 def test_paths_that_could_leave_the_source_are_refused(raw: str, status: int) -> None:
