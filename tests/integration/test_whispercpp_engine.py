@@ -3,6 +3,7 @@ by the project's own converter from the CTranslate2 package, through the shared 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -144,7 +145,8 @@ def test_converted_tiny_en_equals_the_openai_whisper_checkpoint(
         tiny_model_dir: Path, openai_checkpoint: Path, tmp_path: Path) -> None:
     """Every tensor equals the one the exact CTranslate2 -> openai-whisper conversion holds
     (tests/tools/ct2_to_openai.py, checked there to transcribe like faster-whisper)."""
-    torch = pytest.importorskip("torch")
+    require(importlib.util.find_spec("torch") is not None, "torch (the openai extra)")
+    import torch
     state = torch.load(openai_checkpoint, map_location="cpu")["model_state_dict"]
     written = read_ggml(convert(tiny_model_dir, tmp_path / "ggml-tiny.en.bin"))
     checkpoint_names = {name for name in state if not name.endswith("key.bias")}

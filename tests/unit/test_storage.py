@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -275,25 +274,22 @@ def test_settle_returns_at_once_when_nothing_is_young(
     assert settled == found and busy == []
 
 
-def test_settle_keeps_a_stable_young_file_and_drops_one_still_growing(root: Path) -> None:
+def test_settle_keeps_a_stable_young_file_and_drops_one_still_growing(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     touch(root / "stable.mp3")
     growing = touch(root / "growing.mp3")
     storage = LocalStorage(root)
     found = scanned(storage)
+    waits: list[float] = []
 
-    def append() -> None:
-        time.sleep(0.1)
+    def grow_while_waiting(seconds: float) -> None:  # the wait, without a clock to race
+        waits.append(seconds)
         with growing.open("ab") as stream:
             stream.write(b"more")
 
-    writer = threading.Thread(target=append)
-    writer.start()
-    started = time.monotonic()
-    try:
-        settled, busy = settle(storage, found, stable_seconds=0.3)
-    finally:
-        writer.join()
-    assert time.monotonic() - started >= 0.15  # it did wait for the young files
+    monkeypatch.setattr(storage_module.time, "sleep", grow_while_waiting)
+    settled, busy = settle(storage, found, stable_seconds=30)
+    assert len(waits) == 1 and 0 < waits[0] <= 30  # it did wait for the young files, once
     assert set(settled) == {"stable.mp3"}
     assert busy == ["growing.mp3"]
 
@@ -317,4 +313,4 @@ def test_settle_never_waits_longer_than_stable_seconds(
     sleeps: list[float] = []
     monkeypatch.setattr(storage_module.time, "sleep", sleeps.append)
     settle(storage, found, stable_seconds=stable_seconds)
-    assert all(seconds <= stable_seconds + 0.5 for seconds in sleeps), sleeps
+    assert sleeps == [stable_seconds]  # one wait, of stable_seconds, not the hour of skew

@@ -13,14 +13,15 @@ from types import ModuleType
 
 import pytest
 
+from tests.support.require import require
 from whisper_automation.writers import RENDERERS, format_timestamp, render
 
 
 @pytest.fixture(scope="module")
 def whisper_utils() -> ModuleType:
     spec = importlib.util.find_spec("whisper")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("openai-whisper is not installed")
+    require(spec is not None and bool(spec.submodule_search_locations),
+            "openai-whisper (the reference writers; ./build.sh installs it)")
     path = Path(next(iter(spec.submodule_search_locations))) / "utils.py"
     module_spec = importlib.util.spec_from_file_location("_openai_whisper_utils", path)
     module = importlib.util.module_from_spec(module_spec)
