@@ -5,7 +5,6 @@ in headless Chromium. Status must never receive or change a message."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import REPO, SAMPLES, cli_environment, run_cli
+from tests.support.privileges import obeying_file_modes
 from tests.support.require import require
 from tests.support.stack import SHORT_CLIPS, Stack, wait_for
 
@@ -194,8 +194,9 @@ def test_status_shows_a_worker_that_cannot_write_the_destination(make_stack) -> 
     try:
         stack = _locked_out(stack, root)
         assert stack.director().returncode == 0
-        preexec = NOBODY if os.getuid() == 0 else []
-        worker = stack.start_worker(preexec=preexec)
+        # Root without its override capabilities, not another user: a clone in a 0700 folder
+        # stays importable (as nobody it was not: "No module named whisper_automation").
+        worker = stack.start_worker(preexec=obeying_file_modes())
         wait_for(lambda: _still_running(worker) and status_json(stack)["write_errors"], 240,
                  what="the worker's write error in status")
 
@@ -218,27 +219,23 @@ def test_status_shows_a_worker_that_cannot_write_the_destination(make_stack) -> 
 
 
 def _still_running(worker: subprocess.Popen) -> bool:
-    # A worker that cannot even start (as nobody, its Python must be readable by everyone: a
-    # checkout under a 0700 folder is not) fails the test at once, with its own words.
+    # A worker that cannot even start fails the test at once, with its own words.
     if worker.poll() is not None:
         raise AssertionError(f"the worker exited ({worker.returncode}): "
                              f"{worker.stdout.read()[-2000:] if worker.stdout else ''}")
     return True
 
 
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
-
 def _locked_out(stack: Stack, root: Path) -> Stack:
-    """The stack moved into `root`, with a destination its worker may not write: owned by root
-    for a worker running as nobody, or read-only for a worker running as an ordinary user."""
+    """The stack moved into `root`, with a read-only destination its worker may not write (a
+    worker obeying file modes: see tests/support/privileges.py)."""
     root.chmod(0o755)
     source, destination, log = root / "in", root / "out", root / "engine.log"
     shutil.move(stack.source, source)
     shutil.move(stack.destination, destination)
     log.touch()
     log.chmod(0o666)
-    destination.chmod(0o755 if os.getuid() == 0 else 0o555)
+    destination.chmod(0o555)
     return replace(stack, source=source, destination=destination, engine_log=log,
                    env=stack.with_env(WA_SOURCE=str(source), WA_DESTINATION=str(destination),
                                       WA_TEST_ENGINE_LOG=str(log)))
