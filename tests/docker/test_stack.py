@@ -123,6 +123,13 @@ def first_deploy(record: Run) -> None:
     record.killed = (container, key)
     record.done_at_kill = stack.done_keys()
     record.waiting_at_down = waiting_messages(stack)
+    # The other workers go on finishing files until they are stopped: their logs are read
+    # only once they have stopped (by the same SIGTERM `down` sends), or a file done in
+    # between would be done, and skipped by the second deploy, with its "done" line in
+    # neither deploy's logs (seen as "two clips absent from both deploys' logs").
+    for container in running(stack.containers("worker")):
+        stopped = docker("stop", container)
+        assert stopped.returncode == 0, stopped.stderr
     record.first_logs = all_logs(stack)
     down = stack.build_sh("down", timeout=300)
     assert down.returncode == 0, down.stderr[-3000:]
