@@ -50,13 +50,19 @@ ensure_venv() {
     [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
     mkdir -p "$STAMPS"
     local stamp
-    stamp="$STAMPS/$(echo "$extras" | tr ',' '-')-$(cat pyproject.toml | sha256sum | cut -c1-16)"
+    stamp="$STAMPS/$(echo "$extras" | tr ',' '-')-$(cat pyproject.toml constraints.txt |
+        sha256sum | cut -c1-16)"
     [ -f "$stamp" ] && return 0
     say "installing the project and its dependencies ($extras) into $VENV"
+    # constraints.txt: the versions the suite passed with. UPGRADE=1 leaves them out, for the
+    # deliberate upgrade step (docs/reliability.md, "Upgrading the locked versions").
+    local lock=(-c constraints.txt)
+    [ "${UPGRADE:-0}" = 1 ] && lock=(--upgrade)
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # torch first, alone, pinned: any looser request may pull a multi-GB CUDA build.
-    [[ ",$extras," == *",openai,"* ]] && "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-    "$VENV/bin/python" -m pip install -q -e ".[$extras]"
+    [[ ",$extras," == *",openai,"* ]] && "$VENV/bin/python" -m pip install -q "${lock[@]}" \
+        "torch==2.13.0"
+    "$VENV/bin/python" -m pip install -q "${lock[@]}" -e ".[$extras]"
     # openai-whisper declares triton (CUDA only), hence --no-deps, last; its real needs
     # (more-itertools, numba, tiktoken, torch) come with the "openai" extra.
     if [[ ",$extras," == *",openai,"* ]]; then
