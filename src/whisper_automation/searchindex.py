@@ -126,6 +126,12 @@ def format_clock(seconds: float) -> str:
     return f"{minutes}:{secs:02d}.{tenth}"
 
 
+def folder_prefix(path: str) -> str:
+    """A folder as the keys start with it: "a/b" -> "a/b/", "" or "/" -> "" (everything)."""
+    path = path.strip("/")
+    return f"{path}/" if path else ""
+
+
 def index_location(destination: str) -> Path:
     """The index file for a destination (a folder path or an s3:// URL)."""
     if not destination.startswith("s3://"):
