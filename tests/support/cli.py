@@ -16,7 +16,9 @@ def cli_environment(engine_log: Path | None = None, **settings: str) -> dict[str
     the path (for the counting engine), and the given settings."""
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("WA_", "AWS_"))}
-    env["PYTHONPATH"] = str(REPO)
+    # This checkout's src first: the package under test, even where the installed one is
+    # another checkout's (an editable install shared between worktrees).
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO)])
     env["WA_STABLE_SECONDS"] = "0"
     if engine_log is not None:
         env["WA_ENGINE"] = "tests.support.counting_engine:CountingEngine"
