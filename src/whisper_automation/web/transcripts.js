@@ -103,9 +103,7 @@ async function openTranscript(key, segment, play) {
     const transcript = await getJSON("/api/transcript?key=" + encodeURIComponent(key));
     openKey = key;
     $("transcript-title").textContent = key;
-    if (transcript.language) {
-      $("transcript-title").append(element("span", "language", transcript.language));
-    }
+    $("transcript-language").textContent = transcript.language || "";
     player.src = transcript.audio;
     lines = transcript.segments.map((part, position) => {
       const line = element("li", "line");
