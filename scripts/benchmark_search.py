@@ -30,8 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from whisper_automation.layout import DONE, Version
-from whisper_automation.records import Outcome, list_records, write_done
+from whisper_automation.layout import Version
+from whisper_automation.records import Transcription, latest_done, write_done
 from whisper_automation.searchindex import SearchIndex
 from whisper_automation.searchquery import to_fts_query
 from whisper_automation.storage import LocalStorage
@@ -47,6 +47,10 @@ QUERIES = {  # kind -> query; the words are chosen from the vocabulary by rank b
     "prefix": "{prefix}*",
     "accent-free name": "elodie",
     "no match": "zzzzqx",
+    # Not in any transcript as typed: found (after this change) only through a word that
+    # sounds or is spelled alike, as a misheard word is.
+    "misheard word (one letter off)": "{misheard}",
+    "misheard with a right word": "{common} {misheard}",
 }
 
 
@@ -60,7 +64,7 @@ def vocabulary(size: int, rng: random.Random) -> list[str]:
 
 
 def make_record(number: int, segments: int, words: list[str], weights: list[float],
-                rng: random.Random, version: int = 1) -> Outcome:
+                rng: random.Random, version: int = 1) -> Transcription:
     parts, clock = [], 0.0
     for position in range(segments):
         chosen = rng.choices(words, weights, k=12)
@@ -76,9 +80,20 @@ def make_record(number: int, segments: int, words: list[str], weights: list[floa
     result = {"text": " ".join(p["text"] for p in parts), "language": "en",
               "duration": clock, "segments": parts}
     key = f"year{number % 20:02d}/month{number % 12:02d}/story-{number:06d}.mp3"
-    return Outcome(key=key, version=Version(size=1000 + version, mtime_ns=version),
+    return Transcription(key=key, version=Version(size=1000 + version, mtime_ns=version),
                    output_stem=key[:-4], result=result, engine="synthetic", model="none",
                    options={}, transcribe_seconds=1.0, worker="bench", started_at=0.0)
+
+
+def misheard(word: str, vocabulary: set[str]) -> str:
+    """`word` with its last vowel changed into one that makes no word of the vocabulary."""
+    for position in reversed(range(len(word))):
+        if word[position] in "aeiou":
+            for vowel in "aeiouy":
+                other = word[:position] + vowel + word[position + 1:]
+                if other not in vocabulary:
+                    return other
+    return word + "h"
 
 
 def timed(action, repeat: int = 1) -> float:
@@ -116,7 +131,7 @@ def main() -> None:
     total = args.recordings * args.segments
     print(f"machine: {platform.node()}, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}, SQLite {__import__('sqlite3').sqlite_version}")
-    existing = len(list_records(destination, DONE))
+    existing = len(latest_done(destination))
     if existing >= args.recordings:  # --keep DIR from an earlier run
         total = existing * args.segments
         print(f"reusing the {existing:,} done records ({total:,} segments) in {folder}",
@@ -166,10 +181,11 @@ def main() -> None:
           f"({size / (total + args.repeat * args.segments * 2):.0f} bytes per segment)\n")
 
     samples = {"rare": words[15_000], "common": words[0], "middle": words[200],
-               "phrase": f"{words[0]} {words[1]}", "prefix": words[300][:3]}
-    print("| search | matching segments | median ms in-process (20 best) | "
+               "phrase": f"{words[0]} {words[1]}", "prefix": words[300][:3],
+               "misheard": misheard(words[5_000], set(words))}
+    print("| search | segments matching exactly | hits (20 asked) | median ms in-process | "
           "whole command s (start-up included) |")
-    print("|---|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|")
     command = [str(Path(sys.executable).with_name("whisper-automation")), "search",
                str(folder)]
     for kind, template in QUERIES.items():
@@ -178,7 +194,9 @@ def main() -> None:
         seconds = timed(lambda query=query: index.search(query, 20), args.repeat)
         whole = timed(lambda query=query: subprocess.run(
             [*command, query, "--json"], check=True, capture_output=True), 3)
-        print(f"| {kind}: `{query}` | {hits} | {seconds * 1000:.1f} | {whole:.2f} |")
+        returned = len(index.search(query, 20))
+        print(f"| {kind}: `{query}` | {hits} | {returned} | {seconds * 1000:.1f} | "
+              f"{whole:.2f} |")
     if not args.keep:
         shutil.rmtree(folder)
 

@@ -1,6 +1,6 @@
-"""Command line: `run`, `director`, `worker`, `status`, `search` and `settings`. Options are
-generated from the settings table, so the help text, the env vars and the defaults are the
-table's own."""
+"""Command line: `run`, `director`, `worker`, `status`, `search`, `collect` and `settings`.
+Options are generated from the settings table, so the help text, the env vars and the defaults
+are the table's own."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ RUN_OPTIONS = ("workers", *ENGINE, *FILES, "stable_seconds", "visibility_timeout
                "heartbeat_seconds", "max_receives", *LOGGING)
 DIRECTOR_OPTIONS = (*QUEUE, *FILES, "stable_seconds", "watch_seconds", "visibility_timeout",
                     "max_receives", *LOGGING)
-STATUS_OPTIONS = (*QUEUE, "extensions", *LOGGING)
+STATUS_OPTIONS = (*QUEUE, "extensions", "sounds_like", *LOGGING)
 WORKER_OPTIONS = ("source", "destination", *QUEUE, *ENGINE, *FILES, "visibility_timeout",
                   "heartbeat_seconds", "idle_exit_seconds", "queue_retry_seconds", *LOGGING)
 
@@ -170,7 +170,8 @@ def status(source: str | None, destination: str | None, as_json: bool, watch: bo
         from .statuspage import make_server
 
         library = Library(open_storage(settings.source), open_storage(settings.destination),
-                          SearchIndex.for_destination(settings.destination), settings.extensions)
+                          SearchIndex.for_destination(settings.destination), settings.extensions,
+                          settings.sounds_like)
         server = make_server(collect, host, port, library)
         # SIGTERM (`docker stop`) as Ctrl-C: as a container's PID 1 it would otherwise be
         # ignored, and every `./build.sh down` would wait out Docker's 10 s stop timeout.
@@ -201,17 +202,35 @@ def status(source: str | None, destination: str | None, as_json: bool, watch: bo
 @click.argument("destination")
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON list of hits (key, start, end, text, marked, matches, segment).")
+              help="Print a JSON list of hits (key, start, end, text, marked, matches, segment, "
+                   "kind: exact or sounds like, language).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1),
               help="Most hits to show, best first.")
-def search(destination: str, query: str, as_json: bool, limit: int) -> None:
+@click.option("--folder", default="", metavar="PATH",
+              help="Only recordings in this folder of the destination (and its subfolders).")
+@click.option("--language", default=None, metavar="CODE",
+              help="Only transcripts detected (or set) in this language, e.g. en.")
+@setting_options(("sounds_like",))
+def search(destination: str, query: str, as_json: bool, limit: int, folder: str,
+           language: str | None, sounds_like: bool | None) -> None:
     """Find QUERY in every transcript of DESTINATION (a folder or s3://bucket/prefix): words
     (all of them, any order), "a quoted phrase", prefix* - any case, accents optional. Each hit
-    is a recording, the start and end of the passage, and its text with the match marked."""
+    is a recording, the start and end of the passage, and its text with the match marked.
+    Exact hits come first; then, marked "~", passages where a word sounds or is spelled like
+    one searched for (a misheard name), unless --sounds-like false."""
     import json
 
-    from .searchindex import SearchIndex, SearchUnavailable, format_clock
+    from .searchindex import (
+        Filters,
+        HitKind,
+        SearchIndex,
+        SearchUnavailable,
+        folder_prefix,
+        format_clock,
+    )
     from .storage import open_storage
+
+    settings = build_settings({"sounds_like": sounds_like})
 
     if not destination.startswith("s3://") and not Path(destination).is_dir():
         raise click.UsageError(f"{destination!r} is not a folder (give the transcripts' "
@@ -224,7 +243,8 @@ def search(destination: str, query: str, as_json: bool, limit: int) -> None:
 
     try:
         index.sync(open_storage(destination), progress)
-        hits = index.search(query, limit)
+        hits = index.search(query, limit, settings.sounds_like,
+                            Filters(folder=folder_prefix(folder), language=language or None))
     except SearchUnavailable as error:
         raise click.ClickException(str(error)) from None
     if as_json:
@@ -235,8 +255,38 @@ def search(destination: str, query: str, as_json: bool, limit: int) -> None:
     from .layout import printable
 
     for hit in hits:  # names and text escaped: a newline in a name must not forge a hit
-        click.echo(f"{printable(hit.key)}  {format_clock(hit.start)}-{format_clock(hit.end)}  "
-                   f"{printable(hit.marked())}")
+        sounds_like_mark = "  ~ sounds like:" if hit.kind is HitKind.SOUNDS_LIKE else ""
+        click.echo(f"{printable(hit.key)}  {format_clock(hit.start)}-{format_clock(hit.end)}"
+                   f"{sounds_like_mark}  {printable(hit.marked())}")
+
+
+@main.command()
+@click.argument("destination")
+@click.argument("folder", default="")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Where to write, without extension (default: the folder's name, here).")
+@click.option("--formats", "formats", default="md,docx", show_default=True,
+              help="md, docx or both, comma-separated.")
+@click.option("--title", default=None, help="The document's title (default: the folder's name).")
+def collect(destination: str, folder: str, output: Path | None, formats: str,
+            title: str | None) -> None:
+    """Gather the transcripts of FOLDER (a folder of DESTINATION, with its subfolders; empty =
+    all) into one document in name order, each recording a chapter: Markdown and DOCX, read
+    from the done records (nothing is transcribed again)."""
+    from .collection import COLLECTION_FORMATS, collection_title, gather, write_collection
+    from .storage import open_storage
+
+    chosen = [name.strip().lower() for name in formats.split(",") if name.strip()]
+    if not chosen or any(name not in COLLECTION_FORMATS for name in chosen):
+        raise click.BadParameter(f"{formats!r}: expected md, docx or md,docx",
+                                 param_hint="--formats")
+    with store_errors_reported():
+        chapters = gather(open_storage(destination), folder)
+    if not chapters:
+        raise click.ClickException(f"no transcribed recordings in {folder or destination!r}")
+    title = title or collection_title(folder)
+    for path in write_collection(chapters, title, output or Path(title), chosen):
+        click.echo(f"{path}  ({len(chapters)} recordings)")
 
 
 @main.command("settings")

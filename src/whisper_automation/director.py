@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from . import layout
 from .layout import DONE, Version
 from .messages import Job
+from .prose import RecordingInfo
 from .queue import WorkQueue
 from .records import (
     FileState,
@@ -156,7 +157,8 @@ def render_missing_formats(destination: Storage, plan: Plan) -> int:
         record = read_record(destination, layout.record_key(DONE, key, plan.found[key]))
         if record is None:
             continue
-        write_outputs(destination, plan.stems[key], record["result"], formats)
+        write_outputs(destination, plan.stems[key], record["result"], formats,
+                      RecordingInfo.from_record(record))
         rendered += 1
     return rendered
 

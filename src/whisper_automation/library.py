@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .media import url_path
-from .searchindex import SearchIndex, SearchUnavailable
+from .searchindex import Filters, SearchIndex, SearchUnavailable, folder_prefix
 from .storage import Storage
 
 SYNC_SECONDS = 2.0
@@ -31,11 +31,12 @@ class Answer:
 
 class Library:
     def __init__(self, source: Storage, destination: Storage, index: SearchIndex,
-                 extensions: Iterable[str]) -> None:
+                 extensions: Iterable[str], sounds_like: bool = True) -> None:
         self.source = source
         self.destination = destination
         self.search_index = index
         self.extensions = tuple(extensions)
+        self.sounds_like = sounds_like
         self._lock = threading.Lock()
         self._synced_at: float | None = None
 
@@ -63,9 +64,14 @@ class Library:
             index = self.current_index()
             if route == "search":
                 limit = min(max(int(param("limit", "50") or 50), 1), MAX_LIMIT)
-                return Answer(200, [hit.to_dict() for hit in index.search(param("q"), limit)])
+                filters = Filters(folder=folder_prefix(param("folder")),
+                                  language=param("lang") or None)
+                hits = index.search(param("q"), limit, self.sounds_like, filters)
+                return Answer(200, [hit.to_dict() for hit in hits])
             if route == "folder":
-                return Answer(200, index.folder(_folder_prefix(param("path"))))
+                return Answer(200, index.folder(folder_prefix(param("path"))))
+            if route == "filters":  # what the page's folder and language choices offer
+                return Answer(200, {"folders": index.folders(), "languages": index.languages()})
             if route == "transcript":
                 transcript = index.transcript(param("key"))
                 if transcript is None:
@@ -76,8 +82,3 @@ class Library:
         except ValueError:
             return Answer(400, {"error": "limit must be a whole number"})
         return Answer(404, {"error": f"no such API: {route}"})
-
-
-def _folder_prefix(path: str) -> str:
-    path = path.strip("/")
-    return f"{path}/" if path else ""

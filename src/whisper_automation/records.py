@@ -22,6 +22,7 @@ from enum import Enum
 
 from . import layout
 from .layout import DONE, FAILED, UNCOVERED, Version
+from .prose import RecordingInfo
 from .storage import Storage
 from .writers import render
 
@@ -44,15 +45,19 @@ class Transcription:
     started_at: float
 
 
-def write_outputs(destination: Storage, stem: str, result: dict, formats: Iterable[str]) -> None:
+def write_outputs(destination: Storage, stem: str, result: dict, formats: Iterable[str],
+                  info: RecordingInfo | None = None) -> None:
     for fmt in formats:
-        destination.write_atomic(layout.output_key(stem, fmt), render(result, fmt))
+        destination.write_atomic(layout.output_key(stem, fmt), render(result, fmt, info))
 
 
 def write_done(destination: Storage, transcription: Transcription, formats: Iterable[str]) -> str:
     """Write every transcript, then the done record, then forget older versions and failures."""
     formats = tuple(formats)
-    write_outputs(destination, transcription.output_stem, transcription.result, formats)
+    info = RecordingInfo.from_record({"key": transcription.key,
+                                      "version": transcription.version.to_dict(),
+                                      "finished_at": time.time()})
+    write_outputs(destination, transcription.output_stem, transcription.result, formats, info)
     record = {
         "schema": SCHEMA,
         "key": transcription.key,

@@ -7,6 +7,10 @@ at once need no coordination; several readers syncing at once are safe because e
 a compare-and-set on the version the reader saw, inside a write transaction (WAL, BEGIN
 IMMEDIATE), so a reader that lost the race skips what another one did.
 
+Search is forgiving: exact hits (words, phrases, prefixes) come first, then hits found through
+words that sound or are spelled alike (soundalike.py), each hit saying which kind it is. The
+words table those come from grows with each record indexed, so it stays incremental too.
+
 Where it lives: DEST/.whisper-automation/search.sqlite for a folder (beside the records, not
 inside their folders), a per-destination file in the user's cache for S3 (or for a folder this
 process may not write to).
@@ -24,14 +28,17 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from enum import Enum
+from functools import cache
 from pathlib import Path
 
 from .layout import STATE_DIR
 from .records import latest_done, read_done
-from .searchquery import to_fts_query
+from .searchquery import to_forgiving_fts_query, to_fts_query
+from .soundalike import WORDS_SCHEMA, alternatives, remember_words
 from .storage import Storage
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the words table (sound-alike search)
 INDEX_NAME = "search.sqlite"
 BATCH = 200  # records read and committed together: a long first build keeps what it did
 READERS = 8
@@ -54,12 +61,26 @@ _SCHEMA = (
     """CREATE TRIGGER segments_removed AFTER DELETE ON segments BEGIN
         INSERT INTO segments_text(segments_text, rowid, text) VALUES ('delete', old.id, old.text);
         END""",
+    *WORDS_SCHEMA,
 )
-_TABLES = ("segments_text", "segments", "recordings")
+_TABLES = ("segments_text", "segments", "recordings", "words")
 
 
 class SearchUnavailable(RuntimeError):
     """Search cannot work here (SQLite without FTS5, an index that cannot be opened)."""
+
+
+class HitKind(Enum):
+    EXACT = "exact"  # the words, phrase or prefix as typed
+    SOUNDS_LIKE = "sounds like"  # at least one word matched through a sound-alike word
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Narrow a search to a folder (and its subfolders) and to one detected language."""
+
+    folder: str = ""  # "" or "a/b/"
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +91,8 @@ class Hit:
     end: float
     text: str
     matches: tuple[tuple[int, int], ...]  # [start, end) character offsets of the matched words
+    kind: HitKind = HitKind.EXACT
+    language: str | None = None
 
     def marked(self, before: str = "**", after: str = "**") -> str:
         pieces, cursor = [], 0
@@ -81,7 +104,7 @@ class Hit:
     def to_dict(self) -> dict:
         return {"key": self.key, "start": self.start, "end": self.end, "text": self.text,
                 "marked": self.marked(), "matches": [list(span) for span in self.matches],
-                "segment": self.segment}
+                "segment": self.segment, "kind": self.kind.value, "language": self.language}
 
 
 @dataclass
@@ -101,6 +124,12 @@ def format_clock(seconds: float) -> str:
     if hours:
         return f"{hours}:{minutes:02d}:{secs:02d}.{tenth}"
     return f"{minutes}:{secs:02d}.{tenth}"
+
+
+def folder_prefix(path: str) -> str:
+    """A folder as the keys start with it: "a/b" -> "a/b/", "" or "/" -> "" (everything)."""
+    path = path.strip("/")
+    return f"{path}/" if path else ""
 
 
 def index_location(destination: str) -> Path:
@@ -208,18 +237,43 @@ class SearchIndex:
         return report
 
     # --- reading ------------------------------------------------------------------------
-    def search(self, query: str, limit: int = DEFAULT_LIMIT) -> list[Hit]:
+    def search(self, query: str, limit: int = DEFAULT_LIMIT, sounds_like: bool = True,
+               filters: Filters = Filters()) -> list[Hit]:
+        """The exact hits, best first; then, to fill `limit`, the sound-alike ones."""
         expression = to_fts_query(query)
         if expression is None:
             return []
         with self.connection() as connection:
+            hits = _matching(connection, expression, limit, filters, HitKind.EXACT)
+            if not sounds_like or len(hits) >= limit:
+                return hits
+            similar = cache(lambda word: alternatives(connection, word))
+            forgiving = to_forgiving_fts_query(query, similar)
+            if forgiving == expression:
+                return hits  # no word of the query sounds like any other word indexed
+            seen = {(hit.key, hit.segment) for hit in hits}
+            more = _matching(connection, forgiving, limit + len(hits), filters,
+                             HitKind.SOUNDS_LIKE)
+        return hits + [hit for hit in more if (hit.key, hit.segment) not in seen][
+            :limit - len(hits)]
+
+    def languages(self) -> list[dict]:
+        """The languages transcripts were detected in, each with its number of recordings."""
+        with self.connection() as connection:
             rows = connection.execute(
-                """SELECT s.key, s.position, s.start_time, s.end_time,
-                          highlight(segments_text, 0, ?, ?)
-                   FROM segments_text JOIN segments AS s ON s.id = segments_text.rowid
-                   WHERE segments_text MATCH ? ORDER BY rank, s.key, s.position LIMIT ?""",
-                (MARK_START, MARK_END, expression, limit)).fetchall()
-        return [_hit(*row) for row in rows]
+                "SELECT language, count(*) FROM recordings WHERE language IS NOT NULL "
+                "GROUP BY language ORDER BY count(*) DESC, language").fetchall()
+        return [{"language": language, "recordings": count} for language, count in rows]
+
+    def folders(self) -> list[str]:
+        """Every folder that holds a transcribed recording, at any depth ("a/", "a/b/")."""
+        with self.connection() as connection:
+            keys = [row[0] for row in connection.execute("SELECT key FROM recordings")]
+        found = set()
+        for key in keys:
+            parts = key.split("/")[:-1]
+            found.update("/".join(parts[:depth]) + "/" for depth in range(1, len(parts) + 1))
+        return sorted(found)
 
     def transcript(self, key: str) -> dict | None:
         """{key, duration, language, segments: [{start, end, text}]}, None if not indexed."""
@@ -239,19 +293,35 @@ class SearchIndex:
         each subfolder with how many recordings it holds."""
         with self.connection() as connection:
             rows = connection.execute(
-                "SELECT key, duration FROM recordings WHERE key >= ? AND key < ? ORDER BY key",
-                (prefix, prefix + "\U0010ffff")).fetchall()
+                "SELECT key, duration, language FROM recordings WHERE key >= ? AND key < ? "
+                "ORDER BY key", (prefix, prefix + "\U0010ffff")).fetchall()
         folders: dict[str, int] = {}
         files = []
-        for key, duration in rows:
+        for key, duration, language in rows:
             name, slash, _ = key[len(prefix):].partition("/")
             if slash:
                 folders[name] = folders.get(name, 0) + 1
             else:
-                files.append({"name": name, "key": key, "duration": duration})
+                files.append({"name": name, "key": key, "duration": duration,
+                              "language": language})
         return {"folder": prefix, "files": files,
                 "folders": [{"name": name, "path": f"{prefix}{name}/", "recordings": count}
                             for name, count in sorted(folders.items())]}
+
+
+def _matching(connection: sqlite3.Connection, expression: str, limit: int, filters: Filters,
+              kind: HitKind) -> list[Hit]:
+    rows = connection.execute(
+        """SELECT s.key, s.position, s.start_time, s.end_time,
+                  highlight(segments_text, 0, ?, ?), r.language
+           FROM segments_text JOIN segments AS s ON s.id = segments_text.rowid
+           JOIN recordings AS r ON r.key = s.key
+           WHERE segments_text MATCH ? AND s.key >= ? AND s.key < ?
+                 AND (? IS NULL OR r.language = ?)
+           ORDER BY rank, s.key, s.position LIMIT ?""",
+        (MARK_START, MARK_END, expression, filters.folder, filters.folder + "\U0010ffff",
+         filters.language, filters.language, limit)).fetchall()
+    return [_hit(*row, kind=kind) for row in rows]
 
 
 def _prepare(connection: sqlite3.Connection) -> None:
@@ -295,6 +365,7 @@ def _replace(connection: sqlite3.Connection, key: str, token: str, record: dict 
     connection.executemany(
         "INSERT INTO segments(key, position, start_time, end_time, text) VALUES (?, ?, ?, ?, ?)",
         [(key, position, *segment) for position, segment in enumerate(segments)])
+    remember_words(connection, (text for _, _, text in segments))
     connection.execute(
         "INSERT OR REPLACE INTO recordings(key, token, duration, language, segments) "
         "VALUES (?, ?, ?, ?, ?)",
@@ -320,7 +391,8 @@ def _number(value: object) -> float | None:
         return None
 
 
-def _hit(key: str, position: int, start: float, end: float, highlighted: str) -> Hit:
+def _hit(key: str, position: int, start: float, end: float, highlighted: str,
+         language: str | None, kind: HitKind) -> Hit:
     text, matches, opened = [], [], 0
     length = 0
     for piece in re.split(f"([{MARK_START}{MARK_END}])", highlighted):
@@ -331,7 +403,7 @@ def _hit(key: str, position: int, start: float, end: float, highlighted: str) ->
         else:
             text.append(piece)
             length += len(piece)
-    return Hit(key, position, start, end, "".join(text), tuple(matches))
+    return Hit(key, position, start, end, "".join(text), tuple(matches), kind, language)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

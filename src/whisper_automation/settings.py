@@ -16,7 +16,7 @@ from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any
 
 ENGINES = ("faster-whisper", "openai-whisper", "whisper.cpp")
-FORMATS = ("txt", "vtt", "srt", "tsv", "json")
+FORMATS = ("txt", "vtt", "srt", "tsv", "json", "md", "docx")
 COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32", "float16", "int8_float16", "default")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -214,7 +214,8 @@ class Settings:
         "Speech the VAD hears but no word covers, this long or longer, is transcribed again "
         "on its own; 0 = off.", _float_at_least(0))
     formats: tuple[str, ...] = setting(
-        "WA_FORMATS", "txt,vtt,srt", "Output formats: txt, vtt, srt, tsv, json or all.",
+        "WA_FORMATS", "txt,vtt,srt", "Output formats: txt, vtt, srt, tsv, json, md (Markdown "
+        "prose: paragraphs at pauses), docx (the same as a Word document) or all.",
         _formats)
     extensions: tuple[str, ...] = setting(
         "WA_EXTENSIONS", DEFAULT_EXTENSIONS,
@@ -256,6 +257,9 @@ class Settings:
         "WA_STABLE_SECONDS", "2",
         "A file changed within this many seconds is still being written and waits.",
         _float_at_least(0))
+    sounds_like: bool = setting(
+        "WA_SOUNDS_LIKE", "true", "Search: after the exact hits, also find words that sound "
+        "or are spelled nearly alike (a misheard 'knot' for 'not'), marked as such.", _boolean)
     log_level: str = setting("WA_LOG_LEVEL", "INFO", "Log level: DEBUG, INFO, WARNING, ERROR.",
                              _upper_choice(LOG_LEVELS))
     log_format: str = setting("WA_LOG_FORMAT", "text", "Log format: text or json (one object "
@@ -308,6 +312,18 @@ class Tuning:
     run_feed_window: int = tunable(
         20, "Messages `run` keeps waiting in the embedded queue (moto scans every message it "
         "holds on each send, so thousands at once would take minutes).")
+    sounds_like_alternatives: int = tunable(
+        12, "Search: most sound-alike words tried per searched word, the nearest spelling "
+        "first (a short phonetic key such as 'NT' is shared by dozens of words).")
+    sounds_like_min_letters: int = tunable(
+        3, "Search: shorter words are only matched exactly ('a', 'I' and 'of' sound like "
+        "too much).")
+    paragraph_pause_seconds: float = tunable(
+        1.2, "md/docx: a pause this long between two segments starts a new paragraph (a "
+        "reader's breath between sentences is shorter; a new thought is longer).")
+    paragraph_max_words: int = tunable(
+        180, "md/docx: a paragraph this long breaks at its next sentence end even without a "
+        "pause, so a fast reader's chapter does not become one wall of text.")
     run_stop_grace_seconds: float = tunable(
         10.0, "`run` waits this long for workers to hand back their files before killing them.")
 

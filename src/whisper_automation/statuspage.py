@@ -75,7 +75,7 @@ def render_html(status: Status) -> str:
         f"<td>{time.time() - w.get('last_seen', 0):.0f} s ago</td></tr>"
         for w in status.live_workers)
     uncovered = "".join(
-        f'<tr><td><a href="transcripts#{html.escape(urlencode({"key": u["key"]}))}">'
+        f'<tr><td><a href="transcripts?{html.escape(urlencode({"key": u["key"]}))}">'
         f"{html.escape(u['key'])}</a></td><td>{u['uncovered_seconds']:.0f} s</td>"
         f"<td>{html.escape(_stretches(u['uncovered']))}</td></tr>" for u in status.uncovered)
     failures = "".join(

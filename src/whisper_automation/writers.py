@@ -1,5 +1,6 @@
 """Transcript writers: txt, vtt, srt, tsv and json, byte for byte as openai-whisper's CLI writes
-them (segment level). Written here rather than imported because `whisper.utils` imports torch
+them (segment level); md and docx, prose to read (prose.py, prose_formats.py).
+The subtitle formats are written here rather than imported because `whisper.utils` imports torch
 through `whisper/__init__.py`, and a faster-whisper worker must stay free of torch.
 A unit test compares every format with openai-whisper's own writers.
 """
@@ -8,6 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+
+from .prose import RecordingInfo, to_prose
+from .prose_formats import render_docx, render_markdown
 
 
 def format_timestamp(seconds: float, always_include_hours: bool = False,
@@ -63,5 +67,12 @@ RENDERERS: dict[str, Callable[[dict], str]] = {
 }
 
 
-def render(result: dict, fmt: str) -> bytes:
+def render(result: dict, fmt: str, info: RecordingInfo | None = None) -> bytes:
+    """One format of a transcript. md and docx also say what the recording is (`info`: its
+    name and date); without it they are titled 'transcript'."""
+    if fmt == "md":
+        return render_markdown(to_prose(result, info or RecordingInfo("transcript"))) \
+            .encode("utf-8")
+    if fmt == "docx":
+        return render_docx(to_prose(result, info or RecordingInfo("transcript")))
     return RENDERERS[fmt](result).encode("utf-8")

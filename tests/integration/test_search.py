@@ -6,6 +6,7 @@ outside the source), and in headless Chromium choosing a hit plays the recording
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
+import docx
 import pytest
 
 from tests.support.browser import headless_chromium, missing_browser
@@ -100,7 +103,8 @@ def test_phrases_prefixes_case_and_no_match(transcribed: Transcribed) -> None:
     assert where(search(destination, "NOT ASK")) == [(JFK, first)]
     country = {(JFK, s["start"]) for s in transcribed.segments(JFK) if "countr" in s["text"]}
     assert set(where(search(destination, "countr*"))) == country
-    assert search(destination, "countr") == []
+    assert search(destination, "countr", "--sounds-like", "false") == []
+    assert {hit["kind"] for hit in search(destination, "countr")} == {"sounds like"}
     late = transcribed.segment_with(NETHERLANDS, "netherlands")["start"]
     assert where(search(destination, "netherl*")) == [(NETHERLANDS, late)]
 
@@ -117,6 +121,85 @@ def test_a_recording_with_an_accented_name_is_found_by_its_words(
     assert {hit["key"] for hit in hits} == {ACCENTED, "librivox/sonnets/sonnet-001-first9s.ogg"}
     text = run_cli("search", str(transcribed.destination), "fairest", env=cli_environment())
     assert f"{ACCENTED}  " in text.stdout
+
+
+# --- forgiving search, documents and collections on real transcripts --------------------------
+def test_a_misheard_query_finds_jfk_by_sound_after_the_exact_hits(
+        transcribed: Transcribed) -> None:
+    said = transcribed.segment_with(JFK, "ask not")
+
+    hits = search(transcribed.destination, "americans ask knot")
+    assert [(hit["key"], hit["start"], hit["kind"]) for hit in hits] == \
+        [(JFK, said["start"], "sounds like")]
+    assert "**not**" in hits[0]["marked"].lower()
+    text = run_cli("search", str(transcribed.destination), "americans ask knot",
+                   env=cli_environment())
+    assert "~ sounds like:" in text.stdout
+    assert search(transcribed.destination, "americans ask knot", "--sounds-like",
+                  "false") == []
+
+    # Exact hits first: "country" is said twice in jfk; "countries"/"county" come after.
+    mixed = search(transcribed.destination, "country", "--limit", "50")
+    kinds = [hit["kind"] for hit in mixed]
+    assert kinds[0] == "exact" and kinds == sorted(kinds, key=lambda kind: kind != "exact")
+    assert {hit["key"] for hit in mixed if hit["kind"] == "exact"} == {JFK}
+
+
+def test_search_filters_by_folder_and_language(transcribed: Transcribed) -> None:
+    assert {hit["key"] for hit in search(transcribed.destination, "fairest",
+                                         "--folder", "librivox")} == \
+        {"librivox/sonnets/sonnet-001-first9s.ogg"}
+    english = search(transcribed.destination, "ask not", "--language", "en")
+    assert [(hit["key"], hit["language"]) for hit in english] == [(JFK, "en")]
+    assert search(transcribed.destination, "ask not", "--language", "fr") == []
+
+
+def spoken_words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def test_md_and_docx_are_rendered_from_the_done_records_and_hold_every_word(
+        transcribed: Transcribed, tmp_path: Path) -> None:
+    from markdown_it import MarkdownIt
+
+    destination = tmp_path / "transcripts"
+    shutil.copytree(transcribed.destination, destination)
+    records = sorted(path.name for path in (destination / ".whisper-automation/done").rglob("*"))
+    result = run_cli("run", str(transcribed.source), str(destination), "--formats", "md,docx",
+                     env=cli_environment())
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in
+                  (destination / ".whisper-automation/done").rglob("*")) == records
+
+    said = " ".join(segment["text"] for segment in transcribed.segments(JFK))
+    tokens = MarkdownIt().parse((destination / "speeches/jfk.md").read_text(encoding="utf-8"))
+    assert tokens[0].type == "heading_open" and tokens[1].content == "jfk"
+    prose = " ".join(token.content for token in tokens if token.type == "inline")
+    assert spoken_words(re.sub(r"\[\d+:\d\d\]|Length \S+|\d{4}-\d\d-\d\d", " ",
+                               prose.split("\n", 1)[-1]))[-len(spoken_words(said)):] == \
+        spoken_words(said)
+
+    document = docx.Document(str(destination / "speeches/jfk.docx"))
+    paragraphs = [p.text for p in document.paragraphs if p.text.startswith("[")]
+    assert paragraphs and paragraphs[0].startswith("[0:00] ")
+    assert spoken_words(" ".join(re.sub(r"^\[[\d:]+\] ", "", p) for p in paragraphs)) == \
+        spoken_words(said)
+
+
+def test_a_collection_of_a_folder_reads_its_recordings_in_name_order(
+        transcribed: Transcribed, tmp_path: Path) -> None:
+    result = run_cli("collect", str(transcribed.destination), "lj-speech", "--output",
+                     str(tmp_path / "chapter-1"), env=cli_environment())
+    assert result.returncode == 0, result.stderr
+    book = docx.Document(str(tmp_path / "chapter-1.docx"))
+    chapters = [p.text for p in book.paragraphs if p.style.name == "Heading 1"]
+    keys = sorted(key for key in latest_done(LocalStorage(transcribed.destination))
+                  if key.startswith("lj-speech/"))
+    assert chapters == [key.rpartition("/")[2].rpartition(".")[0] for key in keys]
+    markdown = (tmp_path / "chapter-1.md").read_text(encoding="utf-8")
+    assert markdown.startswith("# lj\\-speech\n") or markdown.startswith("# lj-speech\n")
+    said = transcribed.segment_with(NETHERLANDS, "netherlands")["text"].strip()
+    assert spoken_words(said)[0] in spoken_words(markdown)
 
 
 def test_the_index_follows_new_and_retranscribed_recordings(tiny_model_dir: Path,
@@ -352,3 +435,62 @@ def test_in_chromium_a_chosen_hit_plays_the_recording_from_its_segment(
         wait_for(lambda: time.monotonic() - loaded > REFRESH_SECONDS + 1, 30, what="time")
         assert browser.execute_script("return window.sameDocument") is True
         assert not browser.find_elements(By.CSS_SELECTOR, "meta[http-equiv=refresh]")
+
+
+def test_in_chromium_a_link_to_a_hit_opens_at_that_moment_and_back_returns_to_the_search(
+        transcribed: Transcribed, page: int, tmp_path: Path) -> None:
+    reason = missing_browser()
+    require(reason is None, str(reason))
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    said = transcribed.segment_with(JFK, "ask not")
+    moment = round(said["start"] + 0.8, 2)  # inside the passage, not at its start
+    link = (f"http://127.0.0.1:{page}/transcripts?"
+            + urlencode({"q": "americans ask knot", "key": JFK, "t": moment}))
+
+    def player(field: str):
+        return browser.execute_script(f"return {PLAYER}.{field}")
+
+    def restored() -> bool:
+        return browser.execute_script("return document.body.dataset.restored === '1'")
+
+    with headless_chromium(tmp_path / "profile") as browser:
+        browser.get(link)
+        wait_for(restored, 30, what="the link's state")
+        hits = browser.find_elements(By.CSS_SELECTOR, "#hits .hit")
+        assert [(hit.get_attribute("data-key"), hit.get_attribute("data-kind"))
+                for hit in hits] == [(JFK, "sounds like")]
+        assert "sounds like" in hits[0].find_element(By.CLASS_NAME, "kind").text
+        assert browser.find_element(By.ID, "query").get_attribute("value") == \
+            "americans ask knot"
+        wait_for(lambda: player("readyState") >= 1 and abs(player("currentTime") - moment)
+                 < 0.05, 30, what="the audio element ready at the linked moment")
+        assert player("paused") is True  # ready there, not playing by itself
+        chosen = browser.find_element(By.CSS_SELECTOR, "#lines .line.chosen")
+        assert float(chosen.get_attribute("data-start")) == said["start"]
+        assert "ask not" in chosen.text.lower()
+        assert browser.find_element(By.ID, "transcript-title").text == JFK
+        assert browser.find_element(By.ID, "transcript-language").text == "en"
+        output = REPO / "test-output"  # the README's picture: docs/images/transcripts-link.png
+        output.mkdir(exist_ok=True)
+        browser.save_screenshot(str(output / "transcripts-link.png"))
+
+        box = browser.find_element(By.ID, "query")
+        box.clear()
+        box.send_keys("netherlands", Keys.ENTER)
+        wait_for(lambda: "q=netherlands" in browser.current_url, 30, what="a new address")
+        assert "key=" not in browser.current_url
+        browser.back()
+        wait_for(lambda: box.get_attribute("value") == "americans ask knot", 30,
+                 what="back to the first search")
+        wait_for(lambda: [h.get_attribute("data-key") for h in
+                          browser.find_elements(By.CSS_SELECTOR, "#hits .hit")] == [JFK], 30,
+                 what="the first search's hits")
+        assert abs(player("currentTime") - moment) < 0.05
+        browser.forward()
+        wait_for(lambda: box.get_attribute("value") == "netherlands", 30,
+                 what="forward to the second search")
+        wait_for(lambda: [h.get_attribute("data-key") for h in
+                          browser.find_elements(By.CSS_SELECTOR, "#hits .hit")] ==
+                 [NETHERLANDS], 30, what="the second search's hits")

@@ -8,10 +8,10 @@ from whisper_automation.storage import Storage
 
 
 def finish(destination: Storage, key: str, segments: list[tuple[float, float, str]],
-           size: int = 1000) -> None:
+           size: int = 1000, language: str = "en") -> None:
     """What a worker writes when it finishes a recording: transcripts, then the done record.
     A different `size` is a different version of the recording (transcribed again)."""
-    result = {"text": " ".join(text for _, _, text in segments), "language": "en",
+    result = {"text": " ".join(text for _, _, text in segments), "language": language,
               "duration": segments[-1][1] if segments else 0.0,
               "segments": [{"id": i, "start": s, "end": e, "text": " " + t}
                            for i, (s, e, t) in enumerate(segments)]}

@@ -13,6 +13,7 @@ from tests.support.done_records import finish
 from whisper_automation import layout
 from whisper_automation.layout import DONE, Version
 from whisper_automation.searchindex import (
+    Filters,
     SearchIndex,
     SearchUnavailable,
     format_clock,
@@ -233,3 +234,76 @@ def test_a_damaged_index_file_gives_a_clear_error(destination, index) -> None:
 def test_clock_format() -> None:
     assert (format_clock(0), format_clock(7.46), format_clock(65.0), format_clock(3725)) == \
         ("0:00.0", "0:07.5", "1:05.0", "1:02:05.0")
+
+
+# --- forgiving search ------------------------------------------------------------------------
+def kinds(index: SearchIndex, query: str, **options) -> list[tuple[str, str]]:
+    return [(hit.key, hit.kind.value) for hit in index.search(query, **options)]
+
+
+def test_a_misheard_word_is_found_by_its_sound_after_the_exact_hits(destination, index) -> None:
+    finish(destination, "heard-right.mp3", [(0.0, 3.0, "we walked to the kaki tree")])
+    finish(destination, "misheard.mp3", [(0.0, 3.0, "we walked to the cocky tree")])
+    finish(destination, "misspelt.mp3", [(0.0, 3.0, "we walked to the khaki tree")])
+    finish(destination, "other.mp3", [(0.0, 3.0, "we walked to the old oak")])
+    index.sync(destination)
+
+    assert kinds(index, "kaki tree") == [("heard-right.mp3", "exact"),
+                                         ("misheard.mp3", "sounds like"),
+                                         ("misspelt.mp3", "sounds like")]
+    misheard = index.search("kaki tree")[1]
+    assert misheard.marked() == "we walked to the **cocky** **tree**"
+    assert misheard.to_dict()["kind"] == "sounds like"
+
+
+def test_with_sounds_like_off_only_exact_words_are_found(destination, index) -> None:
+    finish(destination, "misheard.mp3", [(0.0, 3.0, "ask knot what your country can do")])
+    index.sync(destination)
+    assert kinds(index, "ask not") == [("misheard.mp3", "sounds like")]
+    assert kinds(index, "ask not", sounds_like=False) == []
+
+
+def test_exact_hits_fill_the_limit_before_any_sound_alike_hit(destination, index) -> None:
+    for number in range(5):
+        finish(destination, f"exact{number}.mp3", [(0.0, 1.0, "the lantern")])
+    finish(destination, "alike.mp3", [(0.0, 1.0, "the lanterns")])
+    index.sync(destination)
+    assert [kind for _, kind in kinds(index, "lantern", limit=5)] == ["exact"] * 5
+    everything = kinds(index, "lantern", limit=10)
+    assert everything[-1] == ("alike.mp3", "sounds like")
+    assert [kind for _, kind in everything[:5]] == ["exact"] * 5
+
+
+def test_short_words_and_prefixes_are_only_matched_exactly(destination, index) -> None:
+    finish(destination, "a.mp3", [(0.0, 1.0, "an owl at night")])
+    index.sync(destination)
+    assert kinds(index, "on") == []  # 'an' is one letter away, but too short to guess
+    assert kinds(index, "nigh*") == [("a.mp3", "exact")]
+    assert kinds(index, "knight") == [("a.mp3", "sounds like")]
+
+
+def test_a_finished_file_adds_its_words_without_a_rebuild(destination, index) -> None:
+    finish(destination, "a.mp3", [(0.0, 1.0, "the persimmon")])
+    index.sync(destination)
+    assert kinds(index, "persimmons") == [("a.mp3", "sounds like")]
+    ids_before = segment_ids(index, "a.mp3")
+    finish(destination, "b.mp3", [(0.0, 1.0, "a persimon pie")])
+    assert index.sync(destination).indexed == 1
+    assert kinds(index, "persimmons") == [("a.mp3", "sounds like"), ("b.mp3", "sounds like")]
+    assert segment_ids(index, "a.mp3") == ids_before
+
+
+def test_search_narrows_to_a_folder_and_a_language(destination, index) -> None:
+    finish(destination, "2023/a.mp3", [(0.0, 1.0, "the river")])
+    finish(destination, "2024/b.mp3", [(0.0, 1.0, "the river")])
+    finish(destination, "2024/deep/c.mp3", [(0.0, 1.0, "the river")], language="de")
+    index.sync(destination)
+    assert {key for key, _ in kinds(index, "river", filters=Filters(folder="2024/"))} == \
+        {"2024/b.mp3", "2024/deep/c.mp3"}
+    assert kinds(index, "river", filters=Filters(language="de")) == \
+        [("2024/deep/c.mp3", "exact")]
+    assert index.search("river", filters=Filters(language="de"))[0].language == "de"
+    assert index.languages() == [{"language": "en", "recordings": 2},
+                                 {"language": "de", "recordings": 1}]
+    assert index.folders() == ["2023/", "2024/", "2024/deep/"]
+    assert index.transcript("2024/deep/c.mp3")["language"] == "de"

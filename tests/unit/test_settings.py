@@ -60,7 +60,7 @@ def test_defaults_without_environment() -> None:
         ("WA_BEAM_SIZE", "0", "'auto' or a whole number >= 1"),
         ("WA_BEAM_SIZE", "five", "'auto' or a whole number >= 1"),
         ("WA_ENGINE", "whisper-x", "faster-whisper, openai-whisper, whisper.cpp"),
-        ("WA_FORMATS", "txt,docx", "txt, vtt, srt, tsv, json"),
+        ("WA_FORMATS", "txt,pdf", "txt, vtt, srt, tsv, json, md, docx"),
         ("WA_FORMATS", " , ", "txt, vtt, srt, tsv, json"),
         ("WA_VAD", "maybe", "true, false"),
         ("WA_WORKERS", "0", "'auto' or a whole number >= 1"),
@@ -148,7 +148,7 @@ def _non_default_settings() -> Settings:
         extensions=("wav", "flac"), visibility_timeout=300, heartbeat_seconds=40,
         max_receives=7, workers=3, threads=2, idle_exit_seconds=12.5, stable_seconds=0.25,
         queue_retry_seconds=42.0, storage_retry_seconds=9.5, batch_size=8, watch_seconds=7.0,
-        window_seconds=600.0, recover_seconds=0.0,
+        window_seconds=600.0, recover_seconds=0.0, sounds_like=False,
         log_level="DEBUG", log_format="json")
 
 

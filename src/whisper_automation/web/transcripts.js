@@ -1,6 +1,10 @@
 // The transcripts page: a folder tree, a search box, and a transcript whose lines play the
 // recording from their start. Never reloads itself (someone may be listening); every text from
 // the server goes into the page as text (textContent), never as HTML.
+// The address holds the page's state (/transcripts?q=...&folder=...&lang=...&key=...&t=...):
+// a search is a new history entry (back and forward move between searches), choosing a moment
+// replaces the current one; opening such a link shows the same hits and the recording ready at
+// that moment.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -50,35 +54,46 @@ function markedText(text, matches) {
 }
 
 // --- search ---------------------------------------------------------------------------------
+function filters() {
+  return {folder: $("folder").value, lang: $("lang").value};
+}
+
 async function search(query) {
   $("error").hidden = true;
-  const hits = await getJSON("/api/search?limit=100&q=" + encodeURIComponent(query));
+  const params = new URLSearchParams({limit: "100", q: query, ...filters()});
+  const hits = await getJSON("/api/search?" + params.toString());
   const list = $("hits");
   list.replaceChildren();
   $("results-title").textContent = hits.length
     ? `${hits.length}${hits.length === 100 ? "+" : ""} match${hits.length === 1 ? "" : "es"} for ${query}`
     : `Nothing matches ${query}`;
   for (const hit of hits) {
-    const button = element("button", "hit");
+    const soundsLike = hit.kind === "sounds like";
+    const button = element("button", soundsLike ? "hit sounds-like" : "hit");
     button.type = "button";
     button.dataset.key = hit.key;
     button.dataset.start = hit.start;
-    button.append(element("span", "where", `${hit.key} · ${clock(hit.start)}`));
+    button.dataset.kind = hit.kind;
+    const where = element("span", "where",
+      `${hit.key} · ${clock(hit.start)}${hit.language ? " · " + hit.language : ""}`);
+    if (soundsLike) where.append(element("span", "kind", "sounds like"));
+    button.append(where);
     button.append(markedText(hit.text, hit.matches));
-    button.addEventListener("click", () => openTranscript(hit.key, hit.segment, true));
+    button.addEventListener("click",
+      () => openTranscript(hit.key, hit.segment, true).catch(showError));
     const item = element("li");
     item.append(button);
     list.append(item);
   }
   $("results").hidden = false;
   $("intro").hidden = true;
-  remember({q: query});
 }
 
 $("search-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const query = $("query").value.trim();
-  if (query) search(query).catch(showError);
+  if (!query) return;
+  search(query).then(() => remember({q: query, ...filters()}, true)).catch(showError);
 });
 
 // --- one transcript ---------------------------------------------------------------------------
@@ -88,6 +103,7 @@ async function openTranscript(key, segment, play) {
     const transcript = await getJSON("/api/transcript?key=" + encodeURIComponent(key));
     openKey = key;
     $("transcript-title").textContent = key;
+    $("transcript-language").textContent = transcript.language || "";
     player.src = transcript.audio;
     lines = transcript.segments.map((part, position) => {
       const line = element("li", "line");
@@ -107,21 +123,31 @@ async function openTranscript(key, segment, play) {
     $("intro").hidden = true;
   }
   if (segment !== null && segment !== undefined && lines[segment]) choose(segment, play);
+  else remember({key: key, t: ""}, false);
 }
 
-// Plays from the line's start; before the metadata is in, the seek waits for it.
-function choose(position, play) {
+// Plays from `at` (the line's start unless given); before the metadata is in, the seek waits.
+function choose(position, play, at) {
   const line = lines[position];
-  const start = Number(line.dataset.start);
+  const start = at === undefined ? Number(line.dataset.start) : at;
   for (const other of lines) other.classList.toggle("chosen", other === line);
-  line.scrollIntoView({block: "nearest"});
+  line.scrollIntoView({block: "center"});
   const go = () => {
     player.currentTime = start;
     if (play) player.play().catch(() => {});  // autoplay refused: the seek still stands
   };
   if (player.readyState >= 1) go();
   else player.addEventListener("loadedmetadata", go, {once: true});
-  remember({key: openKey, t: start});
+  remember({key: openKey, t: start}, false);
+}
+
+// The line being said at `seconds`: the last one starting at or before it.
+function lineAt(seconds) {
+  let found = 0;
+  lines.forEach((line, position) => {
+    if (Number(line.dataset.start) <= seconds + 0.05) found = position;
+  });
+  return found;
 }
 
 player.addEventListener("timeupdate", () => {
@@ -166,26 +192,55 @@ async function fillFolder(path, list) {
   }
 }
 
-// --- the address keeps what is open, so a reload or a bookmark comes back to it ----------------
-function remember(state) {
-  const params = new URLSearchParams(location.hash.slice(1));
-  for (const [name, value] of Object.entries(state)) params.set(name, value);
-  history.replaceState(null, "", "#" + params.toString());
+// --- the address keeps what is open: a bookmark, a sent link or back/forward come back to it --
+// A new search pushes an entry (it starts without a chosen recording); choosing a moment
+// replaces the entry, so back goes to the previous search rather than through every click.
+function remember(state, newEntry) {
+  const params = newEntry ? new URLSearchParams() : new URLSearchParams(location.search);
+  for (const [name, value] of Object.entries(state)) {
+    if (value === "" || value === null || value === undefined) params.delete(name);
+    else params.set(name, name === "t" ? Number(value).toFixed(2).replace(/\.?0+$/, "") : value);
+  }
+  const address = location.pathname + (params.toString() ? "?" + params.toString() : "");
+  if (address === location.pathname + location.search) return;
+  if (newEntry) history.pushState(null, "", address);
+  else history.replaceState(null, "", address);
+}
+
+function showNoSearch() {
+  $("query").value = "";
+  $("hits").replaceChildren();
+  $("results").hidden = true;
 }
 
 async function restore() {
-  const params = new URLSearchParams(location.hash.slice(1));
+  // Links made before the address moved into the query string: #key=...&t=...
+  const params = new URLSearchParams(location.search || location.hash.slice(1));
+  $("folder").value = params.get("folder") || "";
+  $("lang").value = params.get("lang") || "";
   if (params.get("q")) {
     $("query").value = params.get("q");
     await search(params.get("q"));
+  } else {
+    showNoSearch();
   }
   if (params.get("key")) {
     await openTranscript(params.get("key"), null, false);
-    const start = Number(params.get("t"));
-    const position = lines.findIndex((line) => Number(line.dataset.start) === start);
-    if (position >= 0) choose(position, false);
+    const at = Number(params.get("t") || 0);
+    if (lines.length) choose(lineAt(at), false, at);
+  }
+  document.body.dataset.restored = "1";  // for tests and scripts: the link is shown
+}
+
+// The choices of the filters, then what the address says.
+async function fillFilters() {
+  const choices = await getJSON("/api/filters");
+  for (const path of choices.folders) $("folder").append(new Option(path, path));
+  for (const {language, recordings} of choices.languages) {
+    $("lang").append(new Option(`${language} (${recordings})`, language));
   }
 }
 
+window.addEventListener("popstate", () => restore().catch(showError));
 fillFolder("", $("tree")).catch(showError);
-restore().catch(showError);
+fillFilters().catch(showError).then(restore).catch(showError);
