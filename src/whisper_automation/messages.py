@@ -8,6 +8,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+from .fingerprint import is_fingerprint
 from .layout import UnsafeKey, Version, check_key
 
 FORMAT_VERSION = 1
@@ -23,6 +24,12 @@ class Job:
     version: Version
     output_stem: str
     retry: int = 0  # >0 when a failed file is queued again on purpose (--retry-failed)
+    # "sha256:<hex>" when the director already read the bytes (fingerprint.py); the worker
+    # computes it otherwise, so a version is fingerprinted once.
+    fingerprint: str = ""
+    # Re-transcription: the engine and model label (catalog.model_label) a recording that is
+    # done with another one is queued again for; "" for ordinary work.
+    redo: str = ""
 
     def deduplication_id(self) -> str:
         """Same recording, same version, same retry -> same id, so SQS drops a re-send.
@@ -30,7 +37,9 @@ class Job:
         SQS remembers an id for 5 minutes even after the message is deleted, so a deliberate
         retry must change it: that is what `retry` is for.
         """
-        return _digest(f"{self.key}\0{self.version.token()}\0{self.retry}")
+        base = f"{self.key}\0{self.version.token()}\0{self.retry}"
+        # A re-transcription is new work for a version already queued once: its own id.
+        return _digest(base + (f"\0redo\0{self.redo}" if self.redo else ""))
 
     def group_id(self) -> str:
         """One group per file: FIFO hands out one in-flight message per group, so a shared group
@@ -46,6 +55,8 @@ def encode(job: Job) -> str:
         "version": job.version.to_dict(),
         "output_stem": job.output_stem,
         "retry": job.retry,
+        "fingerprint": job.fingerprint,
+        "redo": job.redo,
     })  # ASCII escapes keep odd names (even undecodable bytes) within what SQS accepts
 
 
@@ -57,6 +68,8 @@ def decode(body: str) -> Job:
         version = Version.from_dict(data["version"])
         stem = str(data["output_stem"])
         retry = int(data.get("retry", 0))
+        fingerprint = str(data.get("fingerprint") or "")
+        redo = str(data.get("redo") or "")
     except UnsafeKey as error:
         raise BadMessage(f"unsafe key: {error}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -65,7 +78,10 @@ def decode(body: str) -> Job:
     allowed = (key, posixpath.splitext(key)[0])
     if stem not in allowed and not re.fullmatch(re.escape(key) + r"\.[0-9a-f]{8}", stem):
         raise BadMessage(f"output stem {stem!r} does not belong to key {key!r}")
-    return Job(key=key, version=version, output_stem=stem, retry=retry)
+    if fingerprint and not is_fingerprint(fingerprint):
+        raise BadMessage(f"fingerprint {fingerprint[:80]!r} is not sha256:<64 hex digits>")
+    return Job(key=key, version=version, output_stem=stem, retry=retry,
+               fingerprint=fingerprint, redo=redo[:200])
 
 
 def _digest(text: str) -> str:
