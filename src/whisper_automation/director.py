@@ -14,16 +14,16 @@ import time
 from dataclasses import dataclass, field
 
 from . import layout
+from .catalog import read_catalog, superseded
 from .layout import DONE, Version
 from .messages import Job
+from .prune import orphan_keys
 from .queue import WorkQueue
-from .catalog import read_catalog, superseded
 from .records import FileState, read_record, read_records, sweep_stale, write_outputs
 from .reorganise import (
     Reorganisation,
     Reorganised,
     carry_out_reorganisation,
-    gone_keys,
     plan_reorganisation,
 )
 from .retranscription import plan_retranscription
@@ -97,7 +97,7 @@ def make_plan(source: Storage, destination: Storage, settings: Settings,
     present = set(plan.found) | set(plan.busy)
     # The catalog is listed only when something may need it: an unchanged library costs
     # no more than it did before fingerprints.
-    if plan.jobs or gone_keys(records.done, present) or settings.retranscribe_other_models:
+    if plan.jobs or orphan_keys(records.done, present) or settings.retranscribe_other_models:
         entries = read_catalog(destination)
         plan.reorganisation, plan.jobs = plan_reorganisation(
             source, plan.jobs, current, present, records.done, entries)

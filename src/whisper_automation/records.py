@@ -107,6 +107,23 @@ def commit_done(destination: Storage, record: dict) -> str:
     return name
 
 
+def remove_done(destination: Storage, record: dict, protected_stems: set[str]) -> None:
+    """Undo commit_done: the transcripts first (unless their stem belongs to a recording in the
+    source, e.g. a.mp3 renamed to a.wav keeps the stem 'a'), the done record last, so that an
+    interruption leaves a done record whose removal is simply tried again."""
+    key, version = record["key"], Version.from_dict(record["version"])
+    stem = str(record.get("output_stem", ""))
+    if stem and stem not in protected_stems:
+        for fmt in record.get("formats", []):
+            destination.delete(layout.output_key(stem, fmt))
+    destination.delete(layout.record_key(UNCOVERED, key, version))
+    destination.delete(layout.record_key(FAILED, key, version))
+    entry = catalog_entry(record)
+    if entry is not None:
+        destination.delete(entry.name())
+    destination.delete(layout.record_key(DONE, key, version))
+
+
 def catalog_entry(record: dict) -> Entry | None:
     """The catalog entry of a done record (catalog.py); None for records without a
     fingerprint (written before fingerprints existed)."""

@@ -35,15 +35,14 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from . import layout
 from .catalog import Entry, done_entries
-from .layout import DONE, FAILED, STATE_DIR, UNCOVERED, Version
+from .layout import DONE, STATE_DIR
 from .messages import Job
-from .records import is_done, read_done, read_record, write_reused
+from .records import is_done, read_done, read_record, remove_done, write_reused
 from .storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
@@ -196,16 +195,10 @@ def reuse(destination: Storage, item: Reused, record: dict, formats: tuple[str, 
 
 def remove_old_place(destination: Storage, entry: Entry, record: dict,
                      protected_stems: set[str]) -> None:
-    """Transcripts first, the done record last: until it goes, the old place is a leftover
-    that the next plan finds again (find_leftovers)."""
-    stem = str(record.get("output_stem", ""))
-    if stem and stem not in protected_stems:
-        for fmt in record.get("formats", []):
-            destination.delete(layout.output_key(stem, fmt))
-    version = Version.from_dict(record["version"])
-    destination.delete(layout.record_key(UNCOVERED, entry.key, version))
-    destination.delete(layout.record_key(FAILED, entry.key, version))
-    destination.delete(entry.name())
+    """Until the old done record goes (last), the old place is a leftover that the next plan
+    finds again (find_leftovers)."""
+    remove_done(destination, dict(record, key=entry.key), protected_stems)
+    destination.delete(entry.name())  # in case the record's own entry was named otherwise
     destination.delete(layout.record_name(DONE, entry.key, entry.token))
 
 
@@ -222,8 +215,3 @@ def add_counts(destination: Storage, counts: dict[str, int]) -> None:
 def read_counts(destination: Storage) -> dict:
     """{"last": {how: n, "at": time}, "total": {how: n}}, or {} before any reorganisation."""
     return read_record(destination, COUNTS_RECORD) or {}
-
-
-def gone_keys(done: Iterable[str], present: set[str]) -> list[str]:
-    """Recordings with a done record but no longer in the source."""
-    return sorted(key for key in done if key not in present)

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
 
+from . import layout
 from .audio import check_complete, declared_duration
+from .catalog import model_label
 from .cpu import available_cpus
 from .engines import AudioError, Engine, EngineOptions, load_engine
-from . import layout
-from .catalog import model_label
 from .fingerprint import fingerprint_file
 from .layout import DONE, UnsafeKey
 from .lifecycle import Heartbeat, Shutdown, ShutdownGuard
