@@ -299,3 +299,42 @@ def test_recordings_done_with_another_model_are_queued_again_when_asked(
     assert [job.key for job in plan.jobs] == ["b.mp3", "talks/one.mp3", "talks/two.mp3"]
     models = {entry.key: entry.model for entry in read_catalog(library.destination)}
     assert models["a.mp3"] == "faster-whisper small" and len(models) == 4
+
+
+def test_prune_shows_what_it_would_remove_and_removes_only_with_yes(library: Library) -> None:
+    from click.testing import CliRunner
+
+    from whisper_automation.cli import main
+
+    (library.src / "b.mp3").unlink()
+    arguments = ["prune", str(library.src), str(library.dst)]
+    shown = CliRunner().invoke(main, arguments, env={"WA_LOG_LEVEL": "WARNING"})
+    assert shown.exit_code == 0, shown.output
+    assert "would remove b.mp3: b.txt, b.srt" in shown.output and "nothing removed" in shown.output
+    assert "b.txt" in library.transcripts()
+    removed = CliRunner().invoke(main, [*arguments, "--yes"], env={"WA_LOG_LEVEL": "WARNING"})
+    assert "removed 1 orphan(s)" in removed.output
+    assert "b.txt" not in library.transcripts() and "a.txt" in library.transcripts()
+
+
+def test_status_lists_orphans_models_and_reused_counts(library: Library) -> None:
+    import json
+
+    from whisper_automation.status import build_status
+    from whisper_automation.statuspage import render_html
+
+    (library.src / "talks/one.mp3").rename(library.src / "one.mp3")
+    (library.src / "b.mp3").unlink()
+    library.run()
+    source = LocalStorage(library.src)
+    found = {key: version.token() for key, version in source.scan(("mp3",))}
+    status = build_status(found, source, library.destination, None, "no queue here")
+    assert status.orphans == ["b.mp3"]
+    assert status.models == {"faster-whisper tiny.en": 3}
+    assert status.reorganised["total"] == {"moved": 1, "copied": 0, "taken over": 0}
+    text = status.to_text()
+    assert "orphan: b.mp3" in text and "done with: faster-whisper tiny.en 3" in text
+    assert "moved 1" in text
+    assert json.loads(status.to_json())["orphans"] == ["b.mp3"]
+    page = render_html(status)
+    assert 'id="orphans"' in page and "<td>b.mp3</td>" in page and 'id="moved"' in page
