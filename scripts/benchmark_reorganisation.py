@@ -104,7 +104,7 @@ def main() -> int:
                   f"3); done {done}, queued {jobs}")
         moved = source / "moved"
         moved.mkdir()
-        for index, path in enumerate(sorted(source.glob("folder0000/*.mp3"))[:args.moved]):
+        for index, path in enumerate(sorted(source.glob("folder*/*.mp3"))[:args.moved]):
             os.rename(path, moved / f"renamed{index:05d}.mp3")
         settings = dataclasses.replace(load_settings(environ={}), stable_seconds=0)
         started = time.monotonic()
