@@ -1,4 +1,5 @@
-"""Command line: `run`, `director`, `worker`, `status`, `search`, `collect` and `settings`.
+"""Command line: `run`, `director`, `worker`, `status`, `prune`, `search`, `collect` and
+`settings`.
 Options are generated from the settings table, so the help text, the env vars and the defaults
 are the table's own."""
 
@@ -23,10 +24,12 @@ ENGINE = ("engine", "model", "language", "compute_type", "beam_size", "vad", "ba
           "window_seconds", "recover_seconds", "threads")
 FILES = ("formats", "extensions")
 
-RUN_OPTIONS = ("workers", *ENGINE, *FILES, "stable_seconds", "visibility_timeout",
-               "heartbeat_seconds", "max_receives", *LOGGING)
-DIRECTOR_OPTIONS = (*QUEUE, *FILES, "stable_seconds", "watch_seconds", "visibility_timeout",
-                    "max_receives", *LOGGING)
+RUN_OPTIONS = ("workers", *ENGINE, *FILES, "retranscribe_other_models", "stable_seconds",
+               "visibility_timeout", "heartbeat_seconds", "max_receives", *LOGGING)
+DIRECTOR_OPTIONS = (*QUEUE, *FILES, "retranscribe_other_models", "engine", "model",
+                    "stable_seconds", "watch_seconds", "visibility_timeout", "max_receives",
+                    *LOGGING)
+PRUNE_OPTIONS = ("extensions", *LOGGING)
 STATUS_OPTIONS = (*QUEUE, "extensions", "sounds_like", *LOGGING)
 WORKER_OPTIONS = ("source", "destination", *QUEUE, *ENGINE, *FILES, "visibility_timeout",
                   "heartbeat_seconds", "idle_exit_seconds", "queue_retry_seconds", *LOGGING)
@@ -196,6 +199,33 @@ def status(source: str | None, destination: str | None, as_json: bool, watch: bo
             time.sleep(interval)
         except KeyboardInterrupt:
             return
+
+
+@main.command()
+@click.argument("source", required=False)
+@click.argument("destination", required=False)
+@click.option("--yes", is_flag=True, help="Remove them; without it, only show what would go.")
+@setting_options(PRUNE_OPTIONS)
+def prune(source: str | None, destination: str | None, yes: bool, **options: Any) -> None:
+    """Remove the transcripts and records of recordings gone from SOURCE (orphans, as `status`
+    lists them). Shows what it would remove unless --yes is given. Run the director first:
+    recordings that were moved or renamed are then no orphans, their transcripts follow them."""
+    from .prune import find_orphans
+    from .prune import prune as remove_orphans
+    from .storage import open_storage
+
+    settings = build_settings(dict(options, source=source, destination=destination))
+    _require_folders(settings)
+    with store_errors_reported():
+        target = open_storage(settings.destination)
+        orphans = find_orphans(open_storage(settings.source), target, settings.extensions)
+        for orphan in orphans.items:
+            click.echo(f"{'removing' if yes else 'would remove'} {orphan.key}: "
+                       + (", ".join(orphan.files) or "no transcripts") + " and its records")
+        if not yes:
+            click.echo(f"{len(orphans.items)} orphan(s); nothing removed (--yes removes them)")
+            return
+        click.echo(f"removed {remove_orphans(target, orphans)} orphan(s)")
 
 
 @main.command()

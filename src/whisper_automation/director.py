@@ -14,9 +14,11 @@ import time
 from dataclasses import dataclass, field
 
 from . import layout
+from .catalog import read_catalog, superseded
 from .layout import DONE, Version
 from .messages import Job
 from .prose import RecordingInfo
+from .prune import orphan_keys
 from .queue import WorkQueue
 from .records import (
     FileState,
@@ -27,6 +29,13 @@ from .records import (
     write_failure,
     write_outputs,
 )
+from .reorganise import (
+    Reorganisation,
+    Reorganised,
+    carry_out_reorganisation,
+    plan_reorganisation,
+)
+from .retranscription import plan_retranscription
 from .settings import Settings
 from .storage import Storage, open_storage, settle
 from .write_errors import clear_write_errors
@@ -56,9 +65,21 @@ class Plan:
     # final failures, so status shows them and the next run leaves them alone.
     conflicts: dict[str, str] = field(default_factory=dict)
     rendered: int = 0
+    # Known bytes under a new name or version: moved, copied, taken over (reorganise.py).
+    reorganisation: Reorganisation = field(default_factory=Reorganisation)
+    reorganised: Reorganised = field(default_factory=Reorganised)
+    retranscribe: int = 0  # of the jobs: done recordings queued again for another model
+    formats: tuple[str, ...] = ()  # the formats asked for (reused transcriptions get them)
 
     def summary(self, queued: int | None = None) -> str:
         parts = [f"found {len(self.found)}", f"already done {len(self.done)}"]
+        counts = self.reorganised.counts if self.reorganised.total else \
+            self.reorganisation.planned()
+        parts += [f"{how} {count}" for how, count in counts.items() if count]
+        if self.reorganised.leftovers_removed:
+            parts.append(f"old places of moves removed {self.reorganised.leftovers_removed}")
+        if self.retranscribe:
+            parts.append(f"queued again for another model {self.retranscribe}")
         if self.rendered:
             parts.append(f"new formats rendered from records {self.rendered}")
         if self.failed:
@@ -74,7 +95,7 @@ class Plan:
 
 def make_plan(source: Storage, destination: Storage, settings: Settings,
               retry_failed: bool = False) -> Plan:
-    plan = Plan()
+    plan = Plan(formats=settings.formats)
     found = dict(source.scan(settings.extensions))
     plan.found, plan.busy = settle(source, found, settings.stable_seconds)
     plan.stems = layout.assign_output_stems(plan.found)
@@ -95,7 +116,21 @@ def make_plan(source: Storage, destination: Storage, settings: Settings,
                                  retry if records.ever_failed(key) else 0))
     plan.conflicts = find_conflicts(destination, plan.jobs, records, settings.formats)
     plan.jobs = [job for job in plan.jobs if job.key not in plan.conflicts]
-    plan.stale = records.stale({key: version.token() for key, version in plan.found.items()})
+    current = {key: version.token() for key, version in plan.found.items()}
+    plan.stale = records.stale(current)
+    present = set(plan.found) | set(plan.busy)
+    # The catalog is listed only when something may need it: an unchanged library costs
+    # no more than it did before fingerprints.
+    if plan.jobs or orphan_keys(records.done, present) or settings.retranscribe_other_models:
+        entries = read_catalog(destination)
+        plan.reorganisation, plan.jobs = plan_reorganisation(
+            source, plan.jobs, current, present, records.done, entries)
+        plan.stale += [entry.name() for entry in superseded(entries, current)]
+        if settings.retranscribe_other_models:
+            redo = plan_retranscription(destination, {key: plan.found[key] for key in plan.done},
+                                        plan.stems, entries, settings.engine, settings.model)
+            plan.jobs += redo
+            plan.retranscribe = len(redo)
     plan.to_render = missing_formats(destination, plan, settings.formats)
     return plan
 
@@ -139,9 +174,13 @@ def missing_formats(destination: Storage, plan: Plan,
 
 
 def carry_out(destination: Storage, plan: Plan) -> None:
-    """The destination's part of a plan: render missing formats from the done records (no
-    engine), record the conflicts as final failures, and sweep the records that no longer
-    count. Says which recordings cannot be transcribed here, and why."""
+    """The destination's part of a plan: reuse the transcriptions of known bytes (moves,
+    copies, take-overs), render missing formats from the done records (no engine), record the
+    conflicts as final failures, and sweep the records that no longer count (after the
+    take-overs, which read them). Says which recordings cannot be transcribed here, and why."""
+    plan.reorganised = carry_out_reorganisation(destination, plan.reorganisation, plan.formats,
+                                                set(plan.stems.values()))
+    plan.jobs += plan.reorganised.requeue
     plan.rendered = render_missing_formats(destination, plan)
     for key, reason in plan.conflicts.items():
         write_failure(destination, key, plan.found[key], reason, attempts=0, final=True,

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .fingerprint import is_fingerprint
 from .layout import UnsafeKey, Version, check_key, is_recording_key, printable, record_name_problem
 from .settings import DEFAULT_EXTENSIONS
 
@@ -25,6 +26,12 @@ class Job:
     version: Version
     output_stem: str
     retry: int = 0  # >0 when a failed file is queued again on purpose (--retry-failed)
+    # "sha256:<hex>" when the director already read the bytes (fingerprint.py); the worker
+    # computes it otherwise, so a version is fingerprinted once.
+    fingerprint: str = ""
+    # Re-transcription: the engine and model label (catalog.model_label) a recording that is
+    # done with another one is queued again for; "" for ordinary work.
+    redo: str = ""
 
     def deduplication_id(self) -> str:
         """Same recording, same version, same retry -> same id, so SQS drops a re-send.
@@ -32,7 +39,9 @@ class Job:
         SQS remembers an id for 5 minutes even after the message is deleted, so a deliberate
         retry must change it: that is what `retry` is for.
         """
-        return _digest(f"{self.key}\0{self.version.token()}\0{self.retry}")
+        base = f"{self.key}\0{self.version.token()}\0{self.retry}"
+        # A re-transcription is new work for a version already queued once: its own id.
+        return _digest(base + (f"\0redo\0{self.redo}" if self.redo else ""))
 
     def group_id(self) -> str:
         """One group per file: FIFO hands out one in-flight message per group, so a shared group
@@ -48,6 +57,8 @@ def encode(job: Job) -> str:
         "version": job.version.to_dict(),
         "output_stem": job.output_stem,
         "retry": job.retry,
+        "fingerprint": job.fingerprint,
+        "redo": job.redo,
     })  # ASCII escapes keep odd names (even undecodable bytes) within what SQS accepts
 
 
@@ -61,6 +72,8 @@ def decode(body: str, extensions: Iterable[str] = tuple(DEFAULT_EXTENSIONS.split
         version = Version.from_dict(data["version"])
         stem = str(data["output_stem"])
         retry = int(data.get("retry", 0))
+        fingerprint = str(data.get("fingerprint") or "")
+        redo = str(data.get("redo") or "")
     except UnsafeKey as error:
         raise BadMessage(f"unsafe key: {error}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -75,7 +88,10 @@ def decode(body: str, extensions: Iterable[str] = tuple(DEFAULT_EXTENSIONS.split
     problem = record_name_problem(key, version.token())
     if problem:
         raise BadMessage(f"{printable(key)!r}: {problem}")
-    return Job(key=key, version=version, output_stem=stem, retry=retry)
+    if fingerprint and not is_fingerprint(fingerprint):
+        raise BadMessage(f"fingerprint {fingerprint[:80]!r} is not sha256:<64 hex digits>")
+    return Job(key=key, version=version, output_stem=stem, retry=retry,
+               fingerprint=fingerprint, redo=redo[:200])
 
 
 def _digest(text: str) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from . import layout
+from .catalog import Entry, model_label, write_entry
 from .layout import DONE, FAILED, UNCOVERED, Version
 from .prose import RecordingInfo
 from .storage import Storage
@@ -43,6 +44,7 @@ class Transcription:
     transcribe_seconds: float
     worker: str
     started_at: float
+    fingerprint: str = ""  # "sha256:<hex>" of the recording's bytes (fingerprint.py)
 
 
 def write_outputs(destination: Storage, stem: str, result: dict, formats: Iterable[str],
@@ -54,16 +56,13 @@ def write_outputs(destination: Storage, stem: str, result: dict, formats: Iterab
 def write_done(destination: Storage, transcription: Transcription, formats: Iterable[str]) -> str:
     """Write every transcript, then the done record, then forget older versions and failures."""
     formats = tuple(formats)
-    info = RecordingInfo.from_record({"key": transcription.key,
-                                      "version": transcription.version.to_dict(),
-                                      "finished_at": time.time()})
-    write_outputs(destination, transcription.output_stem, transcription.result, formats, info)
     record = {
         "schema": SCHEMA,
         "key": transcription.key,
         "version": transcription.version.to_dict(),
         "output_stem": transcription.output_stem,
         "formats": list(formats),
+        "fingerprint": transcription.fingerprint,
         "engine": transcription.engine,
         "model": transcription.model,
         "options": transcription.options,
@@ -75,25 +74,80 @@ def write_done(destination: Storage, transcription: Transcription, formats: Iter
         "coverage": transcription.result.get("coverage"),
         "result": transcription.result,
     }
-    name = layout.record_key(DONE, transcription.key, transcription.version)
+    return commit_done(destination, record)
+
+
+def write_reused(destination: Storage, record: dict, key: str, version: Version, stem: str,
+                 formats: Iterable[str], origin: dict) -> str:
+    """A done record for (key, version) made from another version's done record (the same bytes
+    moved, copied or touched): the transcripts rendered from its result at `stem`, then the
+    record, which says where it came from in `reused_from`."""
+    reused = dict(record, key=key, version=version.to_dict(), output_stem=stem,
+                  formats=list(dict.fromkeys(formats)), reused_from=origin,
+                  finished_at=time.time())
+    return commit_done(destination, reused)
+
+
+def commit_done(destination: Storage, record: dict) -> str:
+    """Transcripts first, the done record after them (its presence means they are complete),
+    then the catalog entry (an index of the record), the failure forgotten and the uncovered
+    marker brought up to date."""
+    key, version = record["key"], Version.from_dict(record["version"])
+    write_outputs(destination, record["output_stem"], record["result"], record["formats"],
+                  RecordingInfo.from_record(record))
+    name = layout.record_key(DONE, key, version)
+    replaced = read_record(destination, name)  # there only when re-transcribed
     destination.write_atomic(name, _encode(record))
+    entry = catalog_entry(record)
+    if entry is not None:
+        write_entry(destination, entry)
+    old_entry = catalog_entry(replaced) if replaced else None
+    if old_entry is not None and old_entry != entry:
+        destination.delete(old_entry.name())  # the other model's entry
     # Done forgets a failure of this version (older versions' records: see sweep_stale).
-    destination.delete(layout.record_key(FAILED, transcription.key, transcription.version))
-    _mark_uncovered(destination, transcription)
+    destination.delete(layout.record_key(FAILED, key, version))
+    _mark_uncovered(destination, key, version, record["result"])
     return name
 
 
-def _mark_uncovered(destination: Storage, transcription: Transcription) -> None:
+def remove_done(destination: Storage, record: dict, protected_stems: set[str]) -> None:
+    """Undo commit_done: the transcripts first (unless their stem belongs to a recording in the
+    source, e.g. a.mp3 renamed to a.wav keeps the stem 'a'), the done record last, so that an
+    interruption leaves a done record whose removal is simply tried again."""
+    key, version = record["key"], Version.from_dict(record["version"])
+    stem = str(record.get("output_stem", ""))
+    if stem and stem not in protected_stems:
+        for fmt in record.get("formats", []):
+            destination.delete(layout.output_key(stem, fmt))
+    destination.delete(layout.record_key(UNCOVERED, key, version))
+    destination.delete(layout.record_key(FAILED, key, version))
+    entry = catalog_entry(record)
+    if entry is not None:
+        destination.delete(entry.name())
+    destination.delete(layout.record_key(DONE, key, version))
+
+
+def catalog_entry(record: dict) -> Entry | None:
+    """The catalog entry of a done record (catalog.py); None for records without a
+    fingerprint (written before fingerprints existed)."""
+    if not record.get("fingerprint"):
+        return None
+    version = Version.from_dict(record["version"])
+    return Entry(record["key"], version.token(), record["fingerprint"],
+                 model_label(str(record.get("engine")), str(record.get("model"))))
+
+
+def _mark_uncovered(destination: Storage, key: str, version: Version, result: dict) -> None:
     """A small record beside the done one when speech stayed uncovered, so that status finds
     such files from one listing of a (usually empty) folder instead of reading every record;
     removed by its exact name when a new transcript of the version covers everything."""
-    coverage = transcription.result.get("coverage") or {}
-    name = layout.record_key(UNCOVERED, transcription.key, transcription.version)
+    coverage = result.get("coverage") or {}
+    name = layout.record_key(UNCOVERED, key, version)
     if not coverage.get("uncovered_seconds"):
         destination.delete(name)
         return
     destination.write_atomic(name, _encode({
-        "schema": SCHEMA, "key": transcription.key, "version": transcription.version.to_dict(),
+        "schema": SCHEMA, "key": key, "version": version.to_dict(),
         "uncovered_seconds": coverage["uncovered_seconds"],
         "uncovered": coverage.get("uncovered", []),
         "recovered_seconds": coverage.get("recovered_seconds", 0.0)}))

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from tqdm import tqdm
 
@@ -45,7 +45,7 @@ def run_pipeline(settings: Settings, retry_failed: bool = False) -> int:
             log.info("starting %d worker(s) x %d thread(s)", layout.workers, layout.threads)
             interrupted = run.work(layout)
         final = run.snapshot()
-    print(summary(plan, final, run.audio_transcribed(), time.monotonic() - started,
+    print(summary(plan, final, run.transcribed(), time.monotonic() - started,
                   interrupted), flush=True)
     if interrupted:
         return 130
@@ -68,6 +68,7 @@ class Run:
         self.destination = open_storage(settings.destination)
         self.queue = queue
         self.durations: dict[str, float | None] = {}
+        self.started_at = time.time()
 
     def snapshot(self) -> Status:
         return build_status(self.found, self.source, self.destination, self.queue,
@@ -124,13 +125,23 @@ class Run:
             raise RuntimeError("workers keep exiting before finishing any file; see their "
                                "errors above")
 
-    def audio_transcribed(self) -> float:
-        """Audio seconds of the files this run transcribed (from their done records)."""
-        total = 0.0
+    def transcribed(self) -> Transcribed:
+        """The files this run transcribed and their audio seconds (from their done records:
+        a record finished before the run began, e.g. the one a re-transcription replaces,
+        does not count)."""
+        outcome = Transcribed()
         for job in self.plan.jobs:
             record = read_record(self.destination, record_key(DONE, job.key, job.version))
-            total += float((record or {}).get("audio_seconds") or 0.0)
-        return total
+            if record and float(record.get("finished_at") or 0.0) >= self.started_at:
+                outcome.files += 1
+                outcome.audio_seconds += float(record.get("audio_seconds") or 0.0)
+        return outcome
+
+
+@dataclass
+class Transcribed:
+    files: int = 0
+    audio_seconds: float = 0.0
 
 
 def read_presence_done(destination: Storage) -> int:
@@ -178,14 +189,20 @@ def _stop(workers: list[subprocess.Popen]) -> None:
             worker.wait()
 
 
-def summary(plan: Plan, final: Status, audio: float, wall: float, interrupted: bool) -> str:
+def summary(plan: Plan, final: Status, transcribed: Transcribed, wall: float,
+            interrupted: bool) -> str:
     earlier_failed = set(plan.failed)
     new_failures = [f for f in final.failures if f["key"] not in earlier_failed]
+    audio = transcribed.audio_seconds
+    reused = plan.reorganised.counts
     lines = [
         "interrupted: run the same command again to resume" if interrupted else "finished",
-        f"  transcribed:      {final.done - len(plan.done)} file(s), {audio / 60:.1f} min of "
-        "audio",
+        f"  transcribed:      {transcribed.files} file(s), {audio / 60:.1f} min of audio"
+        + (f" ({plan.retranscribe} queued again for another model)"
+           if plan.retranscribe else ""),
         f"  already done:     {len(plan.done)} file(s) (skipped)",
+        f"  reused:           moved {reused['moved']}, copied {reused['copied']}, taken over "
+        f"{reused['taken over']} (same bytes, not transcribed again)",
         f"  failed:           {len(new_failures)} file(s) this run"
         + (f", {len(earlier_failed)} from earlier runs (--retry-failed)"
            if earlier_failed else ""),
@@ -194,6 +211,9 @@ def summary(plan: Plan, final: Status, audio: float, wall: float, interrupted: b
                                                               key=lambda f: f["key"])]
     if final.to_do:
         lines.append(f"  not done yet:     {final.to_do} file(s) (run again to resume)")
+    if final.orphans:
+        lines.append(f"  orphans:          {len(final.orphans)} recording(s) gone from the "
+                     "source keep their transcripts (status lists them, prune removes them)")
     if plan.busy:
         lines.append(f"  still being written (left for the next run): {len(plan.busy)} file(s)")
     lines += [f"  wall time:        {wall:.1f} s",

@@ -11,6 +11,8 @@ AWS chain (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL point it at LocalStack).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import posixpath
 import tempfile
@@ -25,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError
 
+from .fingerprint import ALGORITHM, CHUNK_BYTES, fingerprint_hex
 from .layout import Version, check_key, is_candidate_name
 from .settings import TUNING
 from .storage import StorageError
@@ -158,3 +161,25 @@ class S3Storage:
 
     def exists(self, key: str) -> bool:
         return self.version(key) is not None
+
+    def fingerprint(self, key: str) -> str | None:
+        """The object's content fingerprint: its stored SHA-256 checksum when it was uploaded
+        with one (one HEAD request, no bytes read), else its bytes read once; None if gone.
+
+        A multipart upload's checksum is a checksum of the parts' checksums ("COMPOSITE",
+        written "<base64>-<parts>"): not the content's, so such objects are read."""
+        head = self._missing_as_none(
+            lambda **names: self.client.head_object(ChecksumMode="ENABLED", **names), key)
+        if head is None:
+            return None
+        stored = head.get("ChecksumSHA256") or ""
+        if stored and "-" not in stored and head.get("ChecksumType") != "COMPOSITE":
+            return fingerprint_hex(base64.b64decode(stored).hex())
+        response = self._missing_as_none(self.client.get_object, key)
+        if response is None:
+            return None
+        digest = hashlib.new(ALGORITHM)
+        with s3_errors(f"cannot read {key}"):
+            for chunk in response["Body"].iter_chunks(CHUNK_BYTES):
+                digest.update(chunk)
+        return fingerprint_hex(digest.hexdigest())

@@ -213,6 +213,10 @@ class Settings:
         "WA_RECOVER_SECONDS", "2",
         "Speech the VAD hears but no word covers, this long or longer, is transcribed again "
         "on its own; 0 = off.", _float_at_least(0))
+    retranscribe_other_models: bool = setting(
+        "WA_RETRANSCRIBE_OTHER_MODELS", "false",
+        "Queue recordings done with another engine or model than WA_ENGINE and WA_MODEL again; "
+        "each keeps its old transcripts until the new ones are written.", _boolean)
     formats: tuple[str, ...] = setting(
         "WA_FORMATS", "txt,vtt,srt", "Output formats: txt, vtt, srt, tsv, json, md (Markdown "
         "prose: paragraphs at pauses), docx (the same as a Word document) or all.",

@@ -13,13 +13,17 @@ import json
 import logging
 import random
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from . import layout
+from .catalog import UNKNOWN_MODEL, Entry, read_catalog
 from .layout import FAILED, UNCOVERED
 from .presence import read_presence
+from .prune import orphan_keys
 from .queue import WorkQueue, sqs_client
-from .records import FileState, read_record, read_records
+from .records import FileState, Records, read_record, read_records
+from .reorganise import read_counts
 from .settings import TUNING, Settings
 from .storage import Storage, StorageError, open_storage
 from .write_errors import read_write_errors
@@ -27,6 +31,7 @@ from .write_errors import read_write_errors
 log = logging.getLogger(__name__)
 
 SCHEMA = 1
+ORPHANS_SHOWN = 20  # the text form lists this many; JSON and the page list all
 
 
 @dataclass
@@ -48,6 +53,14 @@ class Status:
     uncovered: list[dict] = field(default_factory=list)  # done, with speech left uncovered
     # Workers that could not write the destination (read from the queue's tags: write_errors.py).
     write_errors: list[dict] = field(default_factory=list)
+    # Recordings with transcripts but gone from the source, not found elsewhere (`prune`).
+    orphans: list[str] = field(default_factory=list)
+    # Done recordings by the engine and model that transcribed them ("unknown": done before
+    # the catalog existed).
+    models: dict[str, int] = field(default_factory=dict)
+    # Transcriptions reused instead of transcribed again (reorganise.py): {"total": {"moved",
+    # "copied", "taken over"}, "last": {... , "at"}}; {} before any.
+    reorganised: dict = field(default_factory=dict)
 
     @property
     def live_workers(self) -> list[dict]:
@@ -91,6 +104,19 @@ class Status:
                   + ", ".join(f"{format_duration(start)}-{format_duration(end)}"
                               for start, end in u["uncovered"])
                   for u in self.uncovered]
+        if self.models:
+            lines.append("done with: " + ", ".join(
+                f"{label} {count}" for label, count in sorted(self.models.items())))
+        if self.reorganised:
+            total = self.reorganised.get("total", {})
+            lines.append("reused instead of transcribed again: " + ", ".join(
+                f"{how} {total.get(how, 0)}" for how in ("moved", "copied", "taken over")))
+        if self.orphans:
+            lines.append(f"orphans: {len(self.orphans)} recording(s) gone from the source keep "
+                         "their transcripts (`whisper-automation prune SRC DEST` removes them)")
+            lines += [f"  orphan: {key}" for key in self.orphans[:ORPHANS_SHOWN]]
+            if len(self.orphans) > ORPHANS_SHOWN:
+                lines.append(f"  ... and {len(self.orphans) - ORPHANS_SHOWN} more (--json)")
         if self.write_errors:
             lines.append(f"cannot write the destination: {len(self.write_errors)} worker(s)")
         lines += [f"  {e['worker']}: {e['error']} (reported {format_ago(e['reported_at'])})"
@@ -135,6 +161,9 @@ def build_status(found: dict[str, str], source: Storage, destination: Storage,
         else:
             to_do.append(key)
     status.to_do = len(to_do)
+    status.orphans = orphan_keys(records.done, set(found))
+    status.models = done_by_model(read_catalog(destination), records, found)
+    status.reorganised = read_counts(destination)
     now = time.time()
     status.workers = [worker.to_dict() | {"live": worker.is_live(now)}
                       for worker in read_presence(destination)]
@@ -155,6 +184,17 @@ def build_status(found: dict[str, str], source: Storage, destination: Storage,
         except Exception as error:  # e.g. a policy without sqs:ListQueueTags
             log.warning("cannot read the workers' write errors from the queue's tags: %s", error)
     return status
+
+
+def done_by_model(entries: list[Entry], records: Records, found: dict[str, str]
+                  ) -> dict[str, int]:
+    """{engine and model: done recordings}, from the catalog's names (one listing)."""
+    labels = {(entry.key, entry.token): entry.model for entry in entries}
+    counts: Counter[str] = Counter()
+    for key, token in found.items():
+        if records.state(key, token) is FileState.DONE:
+            counts[labels.get((key, token), UNKNOWN_MODEL)] += 1
+    return dict(counts)
 
 
 def recent_throughput(workers: list[dict], now: float | None = None) -> float | None:

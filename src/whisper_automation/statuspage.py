@@ -65,7 +65,11 @@ def render_html(status: Status) -> str:
         cell("queue_dead", queue.get("dead", ""), str(queue.get("dead", "-"))),
         cell("live_workers", len(status.live_workers)),
         cell("write_errors", len(status.write_errors)),
+        cell("orphans", len(status.orphans)),
     ]
+    total = status.reorganised.get("total", {})
+    rows += [cell(how.replace(" ", "_"), total.get(how, 0))
+             for how in ("moved", "copied", "taken over")]
     queue_note = "" if status.queue is not None else (
         f'<p class="{"warn" if status.queue_matters else "note"}" id="queue_error">'
         f"{html.escape(status.queue_note())}</p>")
@@ -85,6 +89,9 @@ def render_html(status: Status) -> str:
         f"<tr><td>{html.escape(e['worker'])}</td><td>{html.escape(e['error'])}</td>"
         f"<td>{format_ago(e['reported_at'])}</td></tr>"
         for e in status.write_errors)
+    models = "".join(f"<tr><td>{html.escape(label)}</td><td>{count}</td></tr>"
+                     for label, count in sorted(status.models.items()))
+    orphans = "".join(f"<tr><td>{html.escape(key)}</td></tr>" for key in status.orphans)
     write_errors_section = "" if not write_errors else (
         '<h2 class="warn">Workers that cannot write the destination</h2>\n'
         '<table id="write_errors"><tr><th>worker</th><th>error</th><th>reported</th></tr>'
@@ -118,6 +125,12 @@ th, td {{ text-align: left; padding: .3em .9em; border-bottom: 1px solid #e2e8f0
 <p>Done, but the voice activity detector heard speech that no transcribed word covers, even
 after transcribing it again on its own: listen there.</p>
 <table id="uncovered"><tr><th>recording</th><th>speech</th><th>where</th></tr>{uncovered}</table>
+<h2>Done with</h2>
+<table id="models"><tr><th>engine and model</th><th>recordings</th></tr>{models}</table>
+<h2>Orphans</h2>
+<p>Transcripts of recordings gone from the source and not found elsewhere. Kept until
+<code>whisper-automation prune SRC DEST --yes</code> removes them.</p>
+<table id="orphans"><tr><th>recording</th></tr>{orphans}</table>
 </body></html>
 """
 

@@ -21,6 +21,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
+from .fingerprint import fingerprint_file
 from .layout import UnsafeKey, Version, check_key, is_candidate_name, printable
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class Storage(Protocol):
     def write_atomic(self, key: str, data: bytes) -> None: ...
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
+    def fingerprint(self, key: str) -> str | None: ...
 
 
 class LocalStorage:
@@ -234,6 +236,15 @@ class LocalStorage:
             return False
         with local_errors(f"cannot read {key}"):
             return path.is_file()
+
+    def fingerprint(self, key: str) -> str | None:
+        """The content fingerprint of a file (read once), None if it is gone."""
+        path = self.path(key)
+        try:
+            with local_errors(f"cannot read {key}"):
+                return fingerprint_file(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
 
 
 def _version_of(stat: os.stat_result) -> Version:

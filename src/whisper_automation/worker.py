@@ -20,15 +20,18 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
 
+from . import layout
 from .audio import check_complete, declared_duration
+from .catalog import model_label
 from .cpu import available_cpus
 from .engines import AudioError, Engine, EngineOptions, load_engine
-from .layout import UnsafeKey
+from .fingerprint import fingerprint_file
+from .layout import DONE, UnsafeKey
 from .lifecycle import Heartbeat, Shutdown, ShutdownGuard
 from .messages import BadMessage, Job, decode
 from .presence import Presence, WorkerState
 from .queue import Message, QueueError, WorkQueue
-from .records import Transcription, is_done, write_done, write_failure
+from .records import Transcription, is_done, read_record, write_done, write_failure
 from .settings import TUNING, Settings
 from .storage import Storage, StorageError, open_storage
 from .write_errors import WriteErrorReporter
@@ -220,8 +223,7 @@ def transcribe_job(context: WorkerContext, job: Job, message: Message,
     if problem:
         record_failure(context, job, message, problem, True, guard)
         return Outcome.FAILED
-    if with_storage_retry(context, guard,
-                          lambda: is_done(context.destination, job.key, job.version)):
+    if with_storage_retry(context, guard, lambda: already_done(context, job)):
         log.info("skip %s: already done", job.key)
         return Outcome.SKIPPED
     try:
@@ -282,6 +284,20 @@ def check_source(context: WorkerContext, job: Job) -> str | None:
     return None
 
 
+def already_done(context: WorkerContext, job: Job) -> bool:
+    """Done for this version; for a re-transcription, done by this worker's engine and model
+    (a re-delivered message must not redo it once more). The old transcripts stay in place
+    until the new ones are written (records.commit_done)."""
+    if not is_done(context.destination, job.key, job.version):
+        return False
+    if not job.redo:
+        return True
+    record = read_record(context.destination,
+                         layout.record_key(DONE, job.key, job.version)) or {}
+    return model_label(str(record.get("engine")), str(record.get("model"))) == \
+        model_label(context.engine.name, context.engine.model)
+
+
 def transcribe(context: WorkerContext, job: Job) -> Transcription:
     started = time.time()
     context.presence.set_state(WorkerState.BUSY, job.key)
@@ -291,12 +307,16 @@ def transcribe(context: WorkerContext, job: Job) -> Transcription:
                  extra={"event": "start", "worker": context.worker_id, "key": job.key,
                         "audio_seconds": round(declared, 3)})
         result = context.engine.transcribe(str(path))
+        # Fingerprinted here only when the director did not need to (no done recording of
+        # the same size): the file is at hand, and hashing is ~1 GB/s against ~1 MB/s of audio
+        # transcribed.
+        fingerprint = job.fingerprint or fingerprint_file(path)
     check_complete(declared, float(result.get("duration") or 0.0))
     return Transcription(key=job.key, version=job.version, output_stem=job.output_stem,
                          result=result, engine=context.engine.name, model=context.engine.model,
                          options=context.engine.describe(),
                          transcribe_seconds=time.time() - started, worker=context.worker_id,
-                         started_at=started)
+                         started_at=started, fingerprint=fingerprint)
 
 
 def refuse(context: WorkerContext, message: Message, reason: str,
