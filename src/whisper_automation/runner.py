@@ -42,7 +42,8 @@ def run_pipeline(settings: Settings, retry_failed: bool = False) -> int:
         interrupted = False
         if plan.jobs:
             layout = choose_layout(settings, len(plan.jobs))
-            log.info("starting %d worker(s) x %d thread(s)", layout.workers, layout.threads)
+            log.info("starting %d worker(s) x %d thread(s)%s", layout.workers, layout.threads,
+                     f" on {', '.join(layout.devices)}" if layout.devices else "")
             interrupted = run.work(layout)
         final = run.snapshot()
     print(summary(plan, final, run.audio_transcribed(), time.monotonic() - started,
@@ -76,7 +77,9 @@ class Run:
     def work(self, layout: Layout) -> bool:
         """Start workers, wait for the queue to drain; True if interrupted by Ctrl-C."""
         environment = _worker_environment(self.settings, layout)
-        workers = [_spawn(environment) for _ in range(layout.workers)]
+        environments = [_pinned(environment, layout.device_of(index))
+                        for index in range(layout.workers)]
+        workers = [_spawn(pinned) for pinned in environments]
         bar = tqdm(total=len(self.found), unit="file", dynamic_ncols=True, file=sys.stderr,
                    bar_format="{l_bar}{bar}| {n}/{total} files [{elapsed}{postfix}]")
         restarts = 0
@@ -91,7 +94,7 @@ class Run:
                         self._give_up_if_crash_looping(restarts, len(workers))
                         log.warning("worker pid %d exited with %s; starting another",
                                     worker.pid, worker.returncode)
-                        workers[index] = _spawn(environment)
+                        workers[index] = _spawn(environments[index])
                 if time.monotonic() - refreshed >= TUNING.run_progress_seconds:
                     _update_bar(bar, self.snapshot())
                     refreshed = time.monotonic()
@@ -158,6 +161,11 @@ def _worker_environment(settings: Settings, layout: Layout) -> dict[str, str]:
         # The embedded server accepts any key; keep boto3 from looking for real ones.
         environment.update(AWS_ACCESS_KEY_ID="embedded", AWS_SECRET_ACCESS_KEY="embedded")
     return environment
+
+
+def _pinned(environment: dict[str, str], device: str | None) -> dict[str, str]:
+    """A worker's environment on its own device (cuda:N), or as it is."""
+    return environment if device is None else dict(environment, WA_DEVICE=device)
 
 
 def _spawn(environment: dict[str, str]) -> subprocess.Popen:

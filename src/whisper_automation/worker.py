@@ -16,12 +16,13 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TypeVar
 
 from .audio import check_complete, declared_duration
 from .cpu import available_cpus
+from .devices import resolve_device
 from .engines import AudioError, Engine, EngineOptions, load_engine
 from .layout import UnsafeKey
 from .lifecycle import Heartbeat, Shutdown, ShutdownGuard
@@ -85,7 +86,10 @@ def start_worker(settings: Settings, guard: ShutdownGuard) -> WorkerContext:
         with_queue_retry(settings, guard, queue.visibility_timeout)
     max_receives = with_queue_retry(settings, guard, queue.max_receives)
     threads = settings.threads or available_cpus()
-    engine = load_engine(settings.engine, EngineOptions.from_settings(settings, threads))
+    device, compute_type = resolve_device(settings.engine, settings.device, settings.compute_type)
+    options = replace(EngineOptions.from_settings(settings, threads), device=str(device),
+                      compute_type=compute_type)
+    engine = load_engine(settings.engine, options)
     destination = open_storage(settings.destination)
     worker_id = f"{socket.gethostname()}-{os.getpid()}"
     return WorkerContext(
@@ -102,7 +106,9 @@ def run_worker(settings: Settings, guard: ShutdownGuard | None = None) -> int:
     """The loop. Returns the number of messages handled."""
     guard = guard or ShutdownGuard()
     context = start_worker(settings, guard)
-    log.info("worker %s ready: %s", context.worker_id, context.engine.describe())
+    description = context.engine.describe()
+    log.info("worker %s ready on %s: %s", context.worker_id, description.get("device", "cpu"),
+             description)
     context.presence.set_state(WorkerState.IDLE)
     context.presence.start()
     try:
