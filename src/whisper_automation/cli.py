@@ -19,7 +19,7 @@ from .settings import SettingError, Settings, field_by_name, load_settings, mark
 
 LOGGING = ("log_level", "log_format")
 QUEUE = ("queue_name", "sqs_endpoint_url", "endpoint_url", "region")
-ENGINE = ("engine", "model", "language", "compute_type", "beam_size", "vad", "batch_size",
+ENGINE = ("engine", "model", "language", "device", "compute_type", "beam_size", "vad", "batch_size",
           "window_seconds", "recover_seconds", "threads")
 FILES = ("formats", "extensions")
 
@@ -87,7 +87,7 @@ def run(source: str | None, destination: str | None, retry_failed: bool, **optio
 
     settings = build_settings(dict(options, source=source, destination=destination))
     _require_folders(settings)
-    with store_errors_reported():
+    with store_errors_reported(), device_errors_reported():
         code = run_pipeline(settings, retry_failed)
     sys.exit(code)
 
@@ -124,6 +124,7 @@ def director(source: str | None, destination: str | None, retry_failed: bool, wa
 @setting_options(WORKER_OPTIONS)
 def worker(**options: Any) -> None:
     """Take files from the queue and transcribe them until the queue stays empty."""
+    from .devices import DeviceUnavailable
     from .engines.models import ModelUnavailable
     from .lifecycle import ShutdownGuard
     from .worker import QueueUnavailable, run_worker
@@ -134,7 +135,7 @@ def worker(**options: Any) -> None:
     guard.install()
     try:
         run_worker(settings, guard)
-    except (QueueUnavailable, ModelUnavailable) as error:
+    except (QueueUnavailable, ModelUnavailable, DeviceUnavailable) as error:
         raise click.ClickException(str(error)) from None
 
 
@@ -261,6 +262,17 @@ def store_errors_reported() -> Iterator[None]:
     try:
         yield
     except (StorageError, QueueError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+@contextmanager
+def device_errors_reported() -> Iterator[None]:
+    """A GPU asked for and not usable ends the command with what is missing."""
+    from .devices import DeviceUnavailable
+
+    try:
+        yield
+    except DeviceUnavailable as error:
         raise click.ClickException(str(error)) from None
 
 

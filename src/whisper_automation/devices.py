@@ -103,8 +103,9 @@ def _wheel_lib_folder(package: str) -> Path | None:
     return Path(locations[0]) / "lib" if locations else None
 
 
-def missing_cuda_libraries(load: Callable[[str, str | None], bool] = load_library) -> list[str]:
+def missing_cuda_libraries(load: Callable[[str, str | None], bool] | None = None) -> list[str]:
     """The CUDA pieces that cannot be loaded here, described for a person."""
+    load = load or load_library
     return [what for what, (soname, package) in CUDA_LIBRARIES.items()
             if not load(soname, package)]
 

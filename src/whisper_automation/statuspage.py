@@ -106,7 +106,8 @@ th, td {{ text-align: left; padding: .3em .9em; border-bottom: 1px solid #e2e8f0
 <table id="summary">{"".join(rows)}</table>
 {write_errors_section}
 <h2>Workers</h2>
-<table id="workers"><tr><th>worker</th><th>device</th><th>state</th><th>file</th><th>done</th><th>seen</th></tr>
+<table id="workers"><tr><th>worker</th><th>device</th><th>state</th><th>file</th><th>done</th>
+<th>seen</th></tr>
 {workers}</table>
 <h2>Failures</h2>
 <table id="failures"><tr><th>recording</th><th>attempts</th><th>reason</th></tr>{failures}</table>
