@@ -81,12 +81,13 @@ def start_worker(settings: Settings, guard: ShutdownGuard) -> WorkerContext:
     """Connect, read the queue's timeout and receive limit, load the model once."""
     if not settings.source or not settings.destination:
         raise ValueError("the worker needs WA_SOURCE and WA_DESTINATION")
+    # Before the queue: a GPU asked for and missing is a setup error to report at once.
+    device, compute_type = resolve_device(settings.engine, settings.device, settings.compute_type)
     queue = with_queue_retry(settings, guard, lambda: WorkQueue.connect(settings))
     timeout = settings.visibility_timeout or \
         with_queue_retry(settings, guard, queue.visibility_timeout)
     max_receives = with_queue_retry(settings, guard, queue.max_receives)
     threads = settings.threads or available_cpus()
-    device, compute_type = resolve_device(settings.engine, settings.device, settings.compute_type)
     options = replace(EngineOptions.from_settings(settings, threads), device=str(device),
                       compute_type=compute_type)
     engine = load_engine(settings.engine, options)
