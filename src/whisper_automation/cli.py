@@ -1,6 +1,6 @@
-"""Command line: `run`, `director`, `worker`, `status`, `search` and `settings`. Options are
-generated from the settings table, so the help text, the env vars and the defaults are the
-table's own."""
+"""Command line: `run`, `estimate`, `director`, `worker`, `status`, `search` and `settings`.
+Options are generated from the settings table, so the help text, the env vars and the defaults
+are the table's own."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ RUN_OPTIONS = ("workers", *ENGINE, *FILES, "stable_seconds", "visibility_timeout
                "heartbeat_seconds", "max_receives", *LOGGING)
 DIRECTOR_OPTIONS = (*QUEUE, *FILES, "stable_seconds", "watch_seconds", "visibility_timeout",
                     "max_receives", *LOGGING)
+ESTIMATE_OPTIONS = ("workers", *ENGINE, "extensions", *LOGGING)
 STATUS_OPTIONS = (*QUEUE, "extensions", *LOGGING)
 WORKER_OPTIONS = ("source", "destination", *QUEUE, *ENGINE, "formats", "visibility_timeout",
                   "heartbeat_seconds", "idle_exit_seconds", "queue_retry_seconds", *LOGGING)
@@ -90,6 +91,33 @@ def run(source: str | None, destination: str | None, retry_failed: bool, **optio
     with store_errors_reported(), device_errors_reported():
         code = run_pipeline(settings, retry_failed)
     sys.exit(code)
+
+
+@main.command()
+@click.argument("source", required=False)
+@click.option("--models", default="", metavar="NAMES",
+              help="Models to calibrate, comma-separated (default: every model already on this "
+                   "machine, no download).")
+@setting_options(ESTIMATE_OPTIONS)
+def estimate(source: str | None, models: str, **options: Any) -> None:
+    """How long SOURCE (a folder or s3://bucket/prefix) would take: its audio totalled from the
+    recordings' headers, then each model available here timed on a minute of bundled speech on
+    each device (CPU, GPU), with the accuracy measured in docs/benchmarks.md."""
+    from .estimate import audio_line, available_models, estimates, source_audio, table
+    from .storage import open_storage
+
+    settings = build_settings(dict(options, source=source))
+    if not settings.source:
+        raise click.UsageError("give SOURCE (or set WA_SOURCE)")
+    with store_errors_reported(), device_errors_reported():
+        audio = source_audio(open_storage(settings.source), settings.extensions)
+        click.echo(f"{settings.source}: {audio_line(audio)}")
+        names = available_models(settings, [n for n in models.split(",") if n.strip()])
+        if not names:
+            raise click.ClickException("no model is available on this machine to time")
+        click.echo(f"timing {', '.join(names)} on the bundled speech (about a minute)...",
+                   err=True)
+        click.echo(table(list(estimates(settings, audio, names))))
 
 
 @main.command()

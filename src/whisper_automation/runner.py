@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from tqdm import tqdm
 
+from .devices import parse_device, resolve_device
 from .director import Plan, prepare
 from .embedded import EmbeddedSQS
 from .layout import DONE, record_key
@@ -42,6 +43,7 @@ def run_pipeline(settings: Settings, retry_failed: bool = False) -> int:
         interrupted = False
         if plan.jobs:
             layout = choose_layout(settings, len(plan.jobs))
+            print(announce(settings, plan, layout), flush=True)
             log.info("starting %d worker(s) x %d thread(s)%s", layout.workers, layout.threads,
                      f" on {', '.join(layout.devices)}" if layout.devices else "")
             interrupted = run.work(layout)
@@ -134,6 +136,30 @@ class Run:
             record = read_record(self.destination, record_key(DONE, job.key, job.version))
             total += float((record or {}).get("audio_seconds") or 0.0)
         return total
+
+
+def announce(settings: Settings, plan: Plan, layout: Layout) -> str:
+    """The audio this run has to do, from the recordings' headers, and how long it should take
+    with these settings: timed on the bundled speech for a long run of a built-in engine."""
+    from .engines.base import BUILT_IN
+    from .estimate import audio_line, calibrate, format_hours, total_audio
+
+    audio = total_audio(open_storage(settings.source), [job.key for job in plan.jobs],
+                        settings.extensions)
+    lines = [f"to do: {audio_line(audio)}"]
+    if settings.engine not in BUILT_IN:
+        return lines[0]
+    if audio.seconds < TUNING.run_estimate_min_audio_seconds:
+        lines.append(f"estimate: not timed for less than "
+                     f"{TUNING.run_estimate_min_audio_seconds / 60:g} min of audio "
+                     "(`whisper-automation estimate` times every model)")
+        return "\n".join(lines)
+    device = parse_device(layout.device_of(0) or "cpu") if layout.devices else \
+        resolve_device(settings.engine, settings.device, settings.compute_type)[0]
+    speed = calibrate(settings, settings.model, device, layout.threads).speed * layout.workers
+    lines.append(f"estimate: {format_hours(audio.seconds / speed)} with {settings.model} on "
+                 f"{layout.workers} worker(s) ({device}), {speed:.1f} audio s per s")
+    return "\n".join(lines)
 
 
 def read_presence_done(destination: Storage) -> int:

@@ -322,6 +322,10 @@ class Tuning:
     run_feed_window: int = tunable(
         20, "Messages `run` keeps waiting in the embedded queue (moto scans every message it "
         "holds on each send, so thousands at once would take minutes).")
+    run_estimate_min_audio_seconds: float = tunable(
+        600.0, "`run` times its model on the bundled speech (about 10 s with tiny.en on 2 "
+        "cores) for its estimate only when at least this much audio is to do: a shorter run "
+        "is over about as soon.")
     run_stop_grace_seconds: float = tunable(
         10.0, "`run` waits this long for workers to hand back their files before killing them.")
 
