@@ -108,7 +108,7 @@ def run_worker(settings: Settings, guard: ShutdownGuard | None = None) -> int:
     guard = guard or ShutdownGuard()
     context = start_worker(settings, guard)
     description = context.engine.describe()
-    log.info("worker %s ready on %s: %s", context.worker_id, description.get("device", "cpu"),
+    log.info("worker %s ready: on %s, %s", context.worker_id, description.get("device", "cpu"),
              description)
     context.presence.set_state(WorkerState.IDLE)
     context.presence.start()
