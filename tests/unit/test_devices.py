@@ -176,3 +176,26 @@ def test_forced_cuda_stops_the_sizing_before_any_worker_starts(gpus, monkeypatch
     gpus(0, missing=("libcublas.so.12",))
     with pytest.raises(DeviceUnavailable, match="cuBLAS"):
         layout({"WA_DEVICE": "cuda"}, monkeypatch=monkeypatch)
+
+
+# --- status shows each worker's device --------------------------------------------------------
+
+
+def test_status_shows_each_live_workers_device() -> None:
+    import time
+
+    from whisper_automation.status import Status
+    from whisper_automation.statuspage import render_html
+
+    now = time.time()
+
+    def worker(name: str, engine: dict) -> dict:
+        return {"id": name, "live": True, "state": "idle", "file": None, "since": now,
+                "files_done": 0, "last_seen": now, "engine": engine}
+
+    status = Status(workers=[worker("gpu-1", {"device": "cuda:1"}),
+                             worker("old-1", {})])  # a record from before devices: the CPU
+    text = status.to_text()
+    assert "gpu-1 (cuda:1): idle" in text and "old-1 (cpu): idle" in text
+    page = render_html(status)
+    assert "<td>cuda:1</td>" in page and "<th>device</th>" in page
