@@ -5,6 +5,7 @@
 #   ./build.sh bench [ARGS]       the side-by-side benchmark (scripts/benchmark.py) with its peers
 #   ./build.sh build              build the director and worker images (Docker)
 #   ./build.sh deploy             start LocalStack, the director and the workers; re-run to resume
+#   DEVICE=cuda ./build.sh build | deploy   the same with GPU workers (one GPU each; README "GPU")
 #   ./build.sh check              check .env: can the containers' user write DESTINATION_DIR?
 #   ./build.sh status | logs      what the stack is doing | follow its logs
 #   ./build.sh down | clean       stop the stack | also remove its images and volumes
@@ -223,10 +224,27 @@ cmd_check() {
         "can write $(env_folder DESTINATION_DIR ./transcripts)"
 }
 
+# DEVICE=cuda: the compose profile "gpu" (the GPU worker image, GPU_WORKERS workers with a GPU
+# reserved each) instead of the CPU workers. The CPU worker image is still built: the status
+# page runs on it.
+use_device() {
+    case "$(env_value DEVICE cpu)" in
+        cpu) ;;
+        cuda)
+            export COMPOSE_PROFILES
+            COMPOSE_PROFILES="$(env_value COMPOSE_PROFILES)"
+            COMPOSE_PROFILES="gpu${COMPOSE_PROFILES:+,$COMPOSE_PROFILES}"
+            export WORKER_REPLICAS=0
+            ;;
+        *) die "DEVICE=$(env_value DEVICE) is not valid: expected cpu or cuda" ;;
+    esac
+}
+
 cmd_build() {
     ensure_env_file
     check_destination
     require_engine
+    use_device
     stage_model_dir
     compose build
     rm -rf "$REPO/docker/model/baked"
@@ -247,6 +265,7 @@ cmd_deploy() {
     ensure_env_file
     check_destination
     require_engine
+    use_device
     # Re-running starts the director again: it diffs the source against the done records, so
     # an interrupted run resumes exactly where it stopped.
     compose up -d --remove-orphans
@@ -267,7 +286,7 @@ cmd_images() {
 }
 
 usage() {
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 

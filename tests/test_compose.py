@@ -113,3 +113,37 @@ def test_director_image_needs_no_engine_pyav_or_torch() -> None:
     assert result.returncode == 0, result.stderr
     requirements = (REPO / "docker/requirements-director.txt").read_text()
     assert "faster-whisper" not in requirements and "torch" not in requirements
+
+
+def test_gpu_profile_validates_and_reserves_one_gpu_per_worker_of_the_cuda_image() -> None:
+    require(compose_binary() is not None, "docker-compose (Debian package) is not installed")
+    config = resolved_config({"COMPOSE_PROFILES": "gpu", "GPU_WORKERS": "3"})
+    service = config["services"]["worker-gpu"]
+    (reservation,) = service["deploy"]["resources"]["reservations"]["devices"]
+    assert reservation == {"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}
+    assert int(service["deploy"]["replicas"]) == 3
+    assert service["build"]["args"]["DEVICE"] == "cuda"
+    assert service["image"].endswith(":latest-cuda")
+    assert service["environment"]["WA_DEVICE"] == "cuda"
+    cpu_worker = config["services"]["worker"]
+    assert "DEVICE" not in cpu_worker["build"]["args"]  # the CPU image is built as before
+    assert cpu_worker["image"].endswith(":latest")
+    assert "reservations" not in cpu_worker["deploy"]["resources"]
+
+
+def test_gpu_workers_belong_to_the_gpu_profile_only(config: dict) -> None:
+    assert config["services"]["worker-gpu"]["profiles"] == ["gpu"]
+    assert "profiles" not in config["services"]["worker"]
+
+
+@pytest.mark.parametrize("breakage", [
+    ("              capabilities: [gpu]\n", "              capabilities: gpu\n"),
+    ("          devices:\n", "          devics:\n"),
+])
+def test_a_broken_gpu_reservation_is_rejected(config: dict, tmp_path: Path,
+                                              breakage: tuple[str, str]) -> None:
+    text = COMPOSE_FILE.read_text()
+    assert breakage[0] in text
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(text.replace(breakage[0], breakage[1]))
+    assert validate(broken).returncode != 0

@@ -94,3 +94,70 @@ def test_iam_policy_allows_every_aws_call_the_code_makes() -> None:
     needed = {IAM_ACTIONS[method] for method in used}
     assert needed - allowed == set()
     assert allowed - needed == set(), "the policy grants more than the code uses"
+
+
+# --- GPU workers ------------------------------------------------------------------------------
+
+KUBERNETES_FILES = ("workers.yaml", "workers-gpu.yaml")
+KEDA = "keda.sh/v1alpha1"  # KEDA's kinds: no schema in kubernetes-validate; checked above
+
+
+def kubernetes_documents(name: str) -> list[dict]:
+    return list(yaml.safe_load_all((REPO / "deploy/kubernetes" / name).read_text()))
+
+
+@pytest.mark.parametrize("name", KUBERNETES_FILES)
+def test_kubernetes_examples_validate_against_kubernetes_own_schemas_offline(name: str) -> None:
+    import kubernetes_validate
+
+    version = kubernetes_validate.latest_version()
+    core = [doc for doc in kubernetes_documents(name) if doc["apiVersion"] != KEDA]
+    assert core, name
+    for document in core:  # raises ValidationError naming the field
+        kubernetes_validate.validate(document, version, strict=True)
+
+
+def test_kubernetes_validation_rejects_a_broken_gpu_request() -> None:
+    import kubernetes_validate
+
+    deployment = next(doc for doc in kubernetes_documents("workers-gpu.yaml")
+                      if doc["kind"] == "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    container["resources"]["limits"]["nvidia.com/gpu"] = {"count": 1}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, kubernetes_validate.latest_version(),
+                                     strict=True)
+
+
+def test_kubernetes_gpu_workers_request_one_gpu_each_and_insist_on_it() -> None:
+    documents = {doc["kind"]: doc for doc in kubernetes_documents("workers-gpu.yaml")}
+    pod = documents["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    for bound in ("requests", "limits"):
+        assert container["resources"][bound]["nvidia.com/gpu"] == "1"
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert set(env) - KNOWN_ENV == set()
+    assert env["WA_DEVICE"] == "cuda" and container["image"].endswith("-cuda")
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    scaled = documents["ScaledObject"]["spec"]
+    assert scaled["scaleTargetRef"]["name"] == documents["Deployment"]["metadata"]["name"]
+    cpu = {doc["kind"]: doc for doc in kubernetes_documents("workers.yaml")}
+    assert scaled["triggers"][0]["authenticationRef"]["name"] == \
+        cpu["TriggerAuthentication"]["metadata"]["name"]
+
+
+def test_aws_compose_gpu_profile_reserves_a_gpu_per_worker() -> None:
+    require(compose_binary() is not None, "docker-compose (Debian package) is not installed")
+    env = {"WA_SOURCE": "s3://in/recordings", "WA_DESTINATION": "s3://out/transcripts",
+           "AWS_DEFAULT_REGION": "eu-west-1", "PATH": "/usr/bin:/bin", "GPU_WORKERS": "4",
+           "COMPOSE_PROFILES": "gpu"}
+    result = subprocess.run([compose_binary() or "docker-compose", "-f",
+                             str(REPO / "docker-compose.aws.yml"), "config"],
+                            capture_output=True, text=True, env=env, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    service = yaml.safe_load(result.stdout)["services"]["worker-gpu"]
+    assert service["profiles"] == ["gpu"] and int(service["deploy"]["replicas"]) == 4
+    (reservation,) = service["deploy"]["resources"]["reservations"]["devices"]
+    assert reservation["count"] == 1 and reservation["capabilities"] == ["gpu"]
+    assert set(service["environment"]) - KNOWN_ENV == set()
+    assert service["environment"]["WA_DEVICE"] == "cuda"

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs one engine's packages into the worker image (worker/Dockerfile runs it).
-#   install-engine.sh ENGINE
+#   install-engine.sh ENGINE [DEVICE]
 # One branch per engine: a new engine adds a branch here and one in install-model.sh.
+# DEVICE=cuda (the GPU image): the CUDA libraries come from docker/worker/install-cuda.sh, in
+# a layer of their own before this one; here only openai-whisper changes (a CUDA torch).
 set -euo pipefail
 engine="$1"
+device="${2:-cpu}"
 
 case "$engine" in
     faster-whisper)
@@ -18,7 +21,10 @@ case "$engine" in
         apt-get install -y --no-install-recommends ffmpeg
         rm -rf /var/lib/apt/lists/*
         pip install -r docker/requirements-openai-whisper.txt
-        pip install --index-url https://download.pytorch.org/whl/cpu "torch==${TORCH_VERSION:?}"
+        # The GPU image takes torch's CUDA 12.8 build (it carries its own CUDA libraries).
+        torch_index=https://download.pytorch.org/whl/cpu
+        [ "$device" = cuda ] && torch_index=https://download.pytorch.org/whl/cu128
+        pip install --index-url "$torch_index" "torch==${TORCH_VERSION:?}"
         pip install --no-deps openai-whisper==20250625
         ;;
     whisper.cpp)

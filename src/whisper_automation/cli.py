@@ -1,5 +1,5 @@
-"""Command line: `run`, `director`, `worker`, `status`, `prune`, `search`, `collect` and
-`settings`.
+"""Command line: `run`, `estimate`, `director`, `worker`, `status`, `prune`, `search`,
+`collect` and `settings`.
 Options are generated from the settings table, so the help text, the env vars and the defaults
 are the table's own."""
 
@@ -20,7 +20,7 @@ from .settings import SettingError, Settings, field_by_name, load_settings, mark
 
 LOGGING = ("log_level", "log_format")
 QUEUE = ("queue_name", "sqs_endpoint_url", "endpoint_url", "region")
-ENGINE = ("engine", "model", "language", "compute_type", "beam_size", "vad", "batch_size",
+ENGINE = ("engine", "model", "language", "device", "compute_type", "beam_size", "vad", "batch_size",
           "window_seconds", "recover_seconds", "threads")
 FILES = ("formats", "extensions")
 
@@ -30,6 +30,7 @@ DIRECTOR_OPTIONS = (*QUEUE, *FILES, "retranscribe_other_models", "engine", "mode
                     "stable_seconds", "watch_seconds", "visibility_timeout", "max_receives",
                     *LOGGING)
 PRUNE_OPTIONS = ("extensions", *LOGGING)
+ESTIMATE_OPTIONS = ("workers", *ENGINE, "extensions", *LOGGING)
 STATUS_OPTIONS = (*QUEUE, "extensions", "sounds_like", *LOGGING)
 WORKER_OPTIONS = ("source", "destination", *QUEUE, *ENGINE, *FILES, "visibility_timeout",
                   "heartbeat_seconds", "idle_exit_seconds", "queue_retry_seconds", *LOGGING)
@@ -90,9 +91,36 @@ def run(source: str | None, destination: str | None, retry_failed: bool, **optio
 
     settings = build_settings(dict(options, source=source, destination=destination))
     _require_folders(settings)
-    with store_errors_reported():
+    with store_errors_reported(), device_errors_reported():
         code = run_pipeline(settings, retry_failed)
     sys.exit(code)
+
+
+@main.command()
+@click.argument("source", required=False)
+@click.option("--models", default="", metavar="NAMES",
+              help="Models to calibrate, comma-separated (default: every model already on this "
+                   "machine, no download).")
+@setting_options(ESTIMATE_OPTIONS)
+def estimate(source: str | None, models: str, **options: Any) -> None:
+    """How long SOURCE (a folder or s3://bucket/prefix) would take: its audio totalled from the
+    recordings' headers, then each model available here timed on a minute of bundled speech on
+    each device (CPU, GPU), with the accuracy measured in docs/benchmarks.md."""
+    from .estimate import audio_line, available_models, estimates, source_audio, table
+    from .storage import open_storage
+
+    settings = build_settings(dict(options, source=source))
+    if not settings.source:
+        raise click.UsageError("give SOURCE (or set WA_SOURCE)")
+    with store_errors_reported(), device_errors_reported():
+        audio = source_audio(open_storage(settings.source), settings.extensions)
+        click.echo(f"{settings.source}: {audio_line(audio)}")
+        names = available_models(settings, [n for n in models.split(",") if n.strip()])
+        if not names:
+            raise click.ClickException("no model is available on this machine to time")
+        click.echo(f"timing {', '.join(names)} on the bundled speech (about a minute)...",
+                   err=True)
+        click.echo(table(list(estimates(settings, audio, names))))
 
 
 @main.command()
@@ -127,6 +155,7 @@ def director(source: str | None, destination: str | None, retry_failed: bool, wa
 @setting_options(WORKER_OPTIONS)
 def worker(**options: Any) -> None:
     """Take files from the queue and transcribe them until the queue stays empty."""
+    from .devices import DeviceUnavailable
     from .engines.models import ModelUnavailable
     from .lifecycle import ShutdownGuard
     from .worker import QueueUnavailable, run_worker
@@ -137,7 +166,7 @@ def worker(**options: Any) -> None:
     guard.install()
     try:
         run_worker(settings, guard)
-    except (QueueUnavailable, ModelUnavailable) as error:
+    except (QueueUnavailable, ModelUnavailable, DeviceUnavailable) as error:
         raise click.ClickException(str(error)) from None
 
 
@@ -343,6 +372,17 @@ def store_errors_reported() -> Iterator[None]:
     try:
         yield
     except (StorageError, QueueError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+@contextmanager
+def device_errors_reported() -> Iterator[None]:
+    """A GPU asked for and not usable ends the command with what is missing."""
+    from .devices import DeviceUnavailable
+
+    try:
+        yield
+    except DeviceUnavailable as error:
         raise click.ClickException(str(error)) from None
 
 

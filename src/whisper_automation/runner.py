@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from tqdm import tqdm
 
+from .devices import parse_device, resolve_device
 from .director import Plan, prepare
 from .embedded import EmbeddedSQS
 from .layout import DONE, printable, record_key
@@ -42,7 +43,9 @@ def run_pipeline(settings: Settings, retry_failed: bool = False) -> int:
         interrupted = False
         if plan.jobs:
             layout = choose_layout(settings, len(plan.jobs))
-            log.info("starting %d worker(s) x %d thread(s)", layout.workers, layout.threads)
+            print(announce(settings, plan, layout), flush=True)
+            log.info("starting %d worker(s) x %d thread(s)%s", layout.workers, layout.threads,
+                     f" on {', '.join(layout.devices)}" if layout.devices else "")
             interrupted = run.work(layout)
         final = run.snapshot()
     print(summary(plan, final, run.transcribed(), time.monotonic() - started,
@@ -77,7 +80,9 @@ class Run:
     def work(self, layout: Layout) -> bool:
         """Start workers, wait for the queue to drain; True if interrupted by Ctrl-C."""
         environment = _worker_environment(self.settings, layout)
-        workers = [_spawn(environment) for _ in range(layout.workers)]
+        environments = [_pinned(environment, layout.device_of(index))
+                        for index in range(layout.workers)]
+        workers = [_spawn(pinned) for pinned in environments]
         bar = tqdm(total=len(self.found), unit="file", dynamic_ncols=True, file=sys.stderr,
                    bar_format="{l_bar}{bar}| {n}/{total} files [{elapsed}{postfix}]")
         restarts = 0
@@ -92,7 +97,7 @@ class Run:
                         self._give_up_if_crash_looping(restarts, len(workers))
                         log.warning("worker pid %d exited with %s; starting another",
                                     worker.pid, worker.returncode)
-                        workers[index] = _spawn(environment)
+                        workers[index] = _spawn(environments[index])
                 if time.monotonic() - refreshed >= TUNING.run_progress_seconds:
                     _update_bar(bar, self.snapshot())
                     refreshed = time.monotonic()
@@ -144,6 +149,30 @@ class Transcribed:
     audio_seconds: float = 0.0
 
 
+def announce(settings: Settings, plan: Plan, layout: Layout) -> str:
+    """The audio this run has to do, from the recordings' headers, and how long it should take
+    with these settings: timed on the bundled speech for a long run of a built-in engine."""
+    from .engines.base import BUILT_IN
+    from .estimate import audio_line, calibrate, format_hours, total_audio
+
+    audio = total_audio(open_storage(settings.source), [job.key for job in plan.jobs],
+                        settings.extensions)
+    lines = [f"to do: {audio_line(audio)}"]
+    if settings.engine not in BUILT_IN:
+        return lines[0]
+    if audio.seconds < TUNING.run_estimate_min_audio_seconds:
+        lines.append(f"estimate: not timed for less than "
+                     f"{TUNING.run_estimate_min_audio_seconds / 60:g} min of audio "
+                     "(`whisper-automation estimate` times every model)")
+        return "\n".join(lines)
+    device = parse_device(layout.device_of(0) or "cpu") if layout.devices else \
+        resolve_device(settings.engine, settings.device, settings.compute_type)[0]
+    speed = calibrate(settings, settings.model, device, layout.threads).speed * layout.workers
+    lines.append(f"estimate: {format_hours(audio.seconds / speed)} with {settings.model} on "
+                 f"{layout.workers} worker(s) ({device}), {speed:.1f} audio s per s")
+    return "\n".join(lines)
+
+
 def read_presence_done(destination: Storage) -> int:
     return sum(worker.files_done for worker in read_presence(destination))
 
@@ -169,6 +198,11 @@ def _worker_environment(settings: Settings, layout: Layout) -> dict[str, str]:
         # The embedded server accepts any key; keep boto3 from looking for real ones.
         environment.update(AWS_ACCESS_KEY_ID="embedded", AWS_SECRET_ACCESS_KEY="embedded")
     return environment
+
+
+def _pinned(environment: dict[str, str], device: str | None) -> dict[str, str]:
+    """A worker's environment on its own device (cuda:N), or as it is."""
+    return environment if device is None else dict(environment, WA_DEVICE=device)
 
 
 def _spawn(environment: dict[str, str]) -> subprocess.Popen:

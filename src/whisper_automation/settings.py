@@ -17,7 +17,9 @@ from typing import Any
 
 ENGINES = ("faster-whisper", "openai-whisper", "whisper.cpp")
 FORMATS = ("txt", "vtt", "srt", "tsv", "json", "md", "docx")
-COMPUTE_TYPES = ("int8", "int8_float32", "int16", "float32", "float16", "int8_float16", "default")
+# "auto": float16 on a GPU, int8 on a CPU (devices.compute_type_for).
+COMPUTE_TYPES = ("auto", "int8", "int8_float32", "int16", "float32", "float16", "int8_float16",
+                 "default")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_EXTENSIONS = (
@@ -140,6 +142,14 @@ def _auto_or_count(raw: str) -> int:
         raise ValueError("'auto' or a whole number >= 1") from None
 
 
+def _device(raw: str) -> str:
+    """auto, cpu, cuda or cuda:N (devices.Device parses it; kept a string so the table's values
+    stay plain)."""
+    from .devices import parse_device  # devices imports nothing heavy at module level
+
+    return str(parse_device(raw))
+
+
 def _unparse(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(value)
@@ -189,8 +199,12 @@ class Settings:
         "file, or a CTranslate2 model converted once).", _text)
     language: str | None = setting(
         "WA_LANGUAGE", "", "Spoken language code (en, fr, ...); empty = detect.", _optional_text)
+    device: str = setting(
+        "WA_DEVICE", "auto", "Where the model runs: auto (a GPU when the engine sees one, else "
+        "the CPU), cpu, cuda (stop if no GPU is usable) or cuda:N (that GPU).", _device)
     compute_type: str = setting(
-        "WA_COMPUTE_TYPE", "int8", "faster-whisper weight type on CPU.", _choice(COMPUTE_TYPES))
+        "WA_COMPUTE_TYPE", "auto", "faster-whisper weight type; auto = float16 on a GPU, int8 on "
+        "a CPU.", _choice(COMPUTE_TYPES))
     beam_size: int = setting(
         "WA_BEAM_SIZE", "auto", "Beam search width (1 = greedy); auto = 5 for recordings of up "
         "to 2 minutes, where it costs no measurable time, 1 for longer ones, where 5 costs "
@@ -237,8 +251,8 @@ class Settings:
         "Attempts per file before it goes to the dead-letter queue; empty = create_queue.json.",
         _optional_int_at_least(1))
     workers: int = setting(
-        "WA_WORKERS", "auto", "Worker processes for `run` (auto = one per CPU, memory "
-        "permitting).", _auto_or_count,
+        "WA_WORKERS", "auto", "Worker processes for `run` (auto = one per GPU, each on its "
+        "own; without a GPU one per CPU, memory permitting).", _auto_or_count,
         unparse=lambda value: str(value) if value else "auto")
     threads: int = setting(
         "WA_THREADS", "0", "CPU threads per worker; 0 = the CPUs this worker may use.",
@@ -328,6 +342,10 @@ class Tuning:
     paragraph_max_words: int = tunable(
         180, "md/docx: a paragraph this long breaks at its next sentence end even without a "
         "pause, so a fast reader's chapter does not become one wall of text.")
+    run_estimate_min_audio_seconds: float = tunable(
+        600.0, "`run` times its model on the bundled speech (about 10 s with tiny.en on 2 "
+        "cores) for its estimate only when at least this much audio is to do: a shorter run "
+        "is over about as soon.")
     run_stop_grace_seconds: float = tunable(
         10.0, "`run` waits this long for workers to hand back their files before killing them.")
 

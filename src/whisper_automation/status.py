@@ -96,8 +96,9 @@ class Status:
         for worker in live:
             doing = f"on {worker['file']} for {format_duration(time.time() - worker['since'])}" \
                 if worker.get("file") else worker.get("state", "?")
-            lines.append(f"  {worker['id']}: {doing}, {worker['files_done']} done, last seen "
-                         f"{time.time() - worker['last_seen']:.0f} s ago")
+            device = (worker.get("engine") or {}).get("device", "cpu")  # older records: cpu
+            lines.append(f"  {worker['id']} ({device}): {doing}, {worker['files_done']} done, "
+                         f"last seen {time.time() - worker['last_seen']:.0f} s ago")
         lines += [f"  failed: {f['key']} (attempts {f['attempts']}): {f['reason']}"
                   for f in self.failures]
         lines += [f"  speech left uncovered: {u['key']}: {u['uncovered_seconds']:.0f} s at "

@@ -74,7 +74,9 @@ def render_html(status: Status) -> str:
         f'<p class="{"warn" if status.queue_matters else "note"}" id="queue_error">'
         f"{html.escape(status.queue_note())}</p>")
     workers = "".join(
-        f"<tr><td>{html.escape(w['id'])}</td><td>{html.escape(w.get('state', ''))}</td>"
+        f"<tr><td>{html.escape(w['id'])}</td>"
+        f"<td>{html.escape(str((w.get('engine') or {}).get('device', 'cpu')))}</td>"
+        f"<td>{html.escape(w.get('state', ''))}</td>"
         f"<td>{html.escape(w.get('file') or '')}</td><td>{w.get('files_done', 0)}</td>"
         f"<td>{time.time() - w.get('last_seen', 0):.0f} s ago</td></tr>"
         for w in status.live_workers)
@@ -117,7 +119,8 @@ th, td {{ text-align: left; padding: .3em .9em; border-bottom: 1px solid #e2e8f0
 <table id="summary">{"".join(rows)}</table>
 {write_errors_section}
 <h2>Workers</h2>
-<table id="workers"><tr><th>worker</th><th>state</th><th>file</th><th>done</th><th>seen</th></tr>
+<table id="workers"><tr><th>worker</th><th>device</th><th>state</th><th>file</th><th>done</th>
+<th>seen</th></tr>
 {workers}</table>
 <h2>Failures</h2>
 <table id="failures"><tr><th>recording</th><th>attempts</th><th>reason</th></tr>{failures}</table>

@@ -16,7 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TypeVar
 
@@ -24,6 +24,7 @@ from . import layout
 from .audio import check_complete, declared_duration
 from .catalog import model_label
 from .cpu import available_cpus
+from .devices import resolve_device
 from .engines import AudioError, Engine, EngineOptions, load_engine
 from .fingerprint import fingerprint_file
 from .layout import DONE, UnsafeKey
@@ -83,12 +84,16 @@ def start_worker(settings: Settings, guard: ShutdownGuard) -> WorkerContext:
     """Connect, read the queue's timeout and receive limit, load the model once."""
     if not settings.source or not settings.destination:
         raise ValueError("the worker needs WA_SOURCE and WA_DESTINATION")
+    # Before the queue: a GPU asked for and missing is a setup error to report at once.
+    device, compute_type = resolve_device(settings.engine, settings.device, settings.compute_type)
     queue = with_queue_retry(settings, guard, lambda: WorkQueue.connect(settings))
     timeout = settings.visibility_timeout or \
         with_queue_retry(settings, guard, queue.visibility_timeout)
     max_receives = with_queue_retry(settings, guard, queue.max_receives)
     threads = settings.threads or available_cpus()
-    engine = load_engine(settings.engine, EngineOptions.from_settings(settings, threads))
+    options = replace(EngineOptions.from_settings(settings, threads), device=str(device),
+                      compute_type=compute_type)
+    engine = load_engine(settings.engine, options)
     destination = open_storage(settings.destination)
     worker_id = f"{socket.gethostname()}-{os.getpid()}"
     return WorkerContext(
@@ -105,7 +110,9 @@ def run_worker(settings: Settings, guard: ShutdownGuard | None = None) -> int:
     """The loop. Returns the number of messages handled."""
     guard = guard or ShutdownGuard()
     context = start_worker(settings, guard)
-    log.info("worker %s ready: %s", context.worker_id, context.engine.describe())
+    description = context.engine.describe()
+    log.info("worker %s ready: on %s, %s", context.worker_id, description.get("device", "cpu"),
+             description)
     context.presence.set_state(WorkerState.IDLE)
     context.presence.start()
     try:

@@ -38,7 +38,8 @@ def test_defaults_without_environment() -> None:
     assert settings.engine == "faster-whisper"
     assert settings.model == "tiny.en"
     assert settings.language is None
-    assert settings.compute_type == "int8"
+    assert settings.compute_type == "auto"  # int8 on a CPU, float16 on a GPU
+    assert settings.device == "auto"
     assert settings.beam_size == 0  # auto
     assert settings.vad is True
     assert settings.formats == ("txt", "vtt", "srt")
@@ -144,7 +145,8 @@ def _non_default_settings() -> Settings:
         source="/data/in put", destination="/data/out", queue_name="other.fifo",
         sqs_endpoint_url="http://127.0.0.1:4566", endpoint_url="http://127.0.0.1:9999",
         region="eu-west-3", engine="openai-whisper", model="base.en", language="fr",
-        compute_type="float32", beam_size=2, vad=False, formats=("json", "tsv"),
+        device="cuda:1", compute_type="float32", beam_size=2, vad=False,
+        formats=("json", "tsv"),
         extensions=("wav", "flac"), visibility_timeout=300, heartbeat_seconds=40,
         max_receives=7, workers=3, threads=2, idle_exit_seconds=12.5, stable_seconds=0.25,
         queue_retry_seconds=42.0, storage_retry_seconds=9.5, batch_size=8, watch_seconds=7.0,

@@ -43,6 +43,7 @@ class EngineOptions:
     batch_size: int = 0  # faster-whisper's batched pipeline; 0 = file by file
     window_seconds: float = 120.0  # the pipeline's window: bounds memory (see pipeline.py)
     recover_seconds: float = 2.0  # speech with no word this long is transcribed again; 0 = off
+    device: str = "cpu"  # as chosen by devices.resolve_device: cpu or cuda:N, never auto
 
     @classmethod
     def from_settings(cls, settings: Settings, threads: int) -> EngineOptions:
@@ -121,7 +122,8 @@ def beam_width(requested: int, options: EngineOptions) -> int:
 def describe_engine(name: str, options: EngineOptions, **specific: object) -> dict:
     """What a done record and a worker's presence say about how it transcribes: the options
     every engine shares, then what is the engine's own."""
-    return {"engine": name, "model": options.model, "beam_size": options.beam_size,
+    return {"engine": name, "model": options.model, "device": options.device,
+            "beam_size": options.beam_size,
             "vad": options.vad, "threads": options.threads,
             "window_seconds": options.window_seconds,
             "recover_seconds": options.recover_seconds, **specific}

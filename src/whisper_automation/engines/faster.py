@@ -1,4 +1,4 @@
-"""faster-whisper (CTranslate2): the default engine. int8 on CPU.
+"""faster-whisper (CTranslate2): the default engine. int8 on CPU, float16 on a GPU.
 
 The pipeline (pipeline.py) hands it one window of speech at a time, silences already removed by
 the shared VAD, so faster-whisper's own vad_filter stays off (running it again would cost a
@@ -52,8 +52,10 @@ class FasterWhisperEngine:
         self.options = options
         self.model = options.model
         groups = max(1, options.threads) if options.batch_size > 0 else 1
+        device, _, index = options.device.partition(":")  # "cpu" or "cuda:N"
         self._model = ClipByClipEncoderModel(resolve_faster_whisper_model(options.model),
-                                             device="cpu", compute_type=options.compute_type,
+                                             device=device, device_index=int(index or 0),
+                                             compute_type=options.compute_type,
                                              cpu_threads=max(1, options.threads) // groups,
                                              num_workers=groups)
         # One pipeline per group: a BatchedInferencePipeline keeps per-call state

@@ -1,4 +1,4 @@
-"""openai-whisper: the reference engine, fp32 on CPU (fp16 is GPU only).
+"""openai-whisper: the reference engine, fp32 on CPU, fp16 on a GPU (WA_COMPUTE_TYPE=auto).
 
 It imports torch, so it is only imported when chosen. A model is a name that openai-whisper
 downloads (tiny.en, base, small, ...) or a path to a .pt checkpoint. Like every engine it is
@@ -23,10 +23,13 @@ class OpenAIWhisperEngine:
         self.model = options.model
         if options.threads:
             torch.set_num_threads(options.threads)
-        self._model = whisper.load_model(options.model, device="cpu")
+        self._model = whisper.load_model(options.model, device=options.device)
+        # fp16 only on a GPU (openai-whisper warns and falls back to fp32 on a CPU).
+        self._fp16 = options.device.startswith("cuda") and options.compute_type == "float16"
 
     def describe(self) -> dict:
-        return describe_engine(self.name, self.options, compute_type="float32")
+        return describe_engine(self.name, self.options,
+                               compute_type="float16" if self._fp16 else "float32")
 
     def transcribe(self, audio_path: str) -> dict:
         return transcribe_file(self, audio_path)
@@ -37,7 +40,7 @@ class OpenAIWhisperEngine:
         # Same decoding as openai-whisper's CLI: beam search when beam > 1, best_of 5 for the
         # temperature fallback, conditioned on the previous text (unless there is none).
         output = self._model.transcribe(
-            speech.audio, language=language, fp16=False, verbose=None,
+            speech.audio, language=language, fp16=self._fp16, verbose=None,
             beam_size=beam if beam > 1 else None, best_of=5, word_timestamps=True,
             initial_prompt=prompt or None, condition_on_previous_text=prompt is not None)
         segments = [{"start": round(float(s["start"]), 3), "end": round(float(s["end"]), 3),

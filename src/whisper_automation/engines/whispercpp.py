@@ -54,7 +54,7 @@ class WhisperCppEngine:
         header = read_header(self.model_path)
         self.weight_type = WEIGHT_TYPES.get(header["ftype"] % 1000, f"ggml ftype {header['ftype']}")
         context = whisper_cpp.whisper_init_from_file_with_params(
-            str(self.model_path), _context_parameters(header))
+            str(self.model_path), _context_parameters(header, options.device))
         if context is None:
             raise RuntimeError(f"whisper.cpp could not load {self.model_path}")
         self._context = context
@@ -188,11 +188,15 @@ def group_words(tokens: list[Token], segment_start: float, segment_end: float) -
 _PRESETS = {4: "TINY", 6: "BASE", 12: "SMALL", 24: "MEDIUM"}
 
 
-def _context_parameters(header: dict[str, int]):
+def _context_parameters(header: dict[str, int], device: str = "cpu"):
     """Context parameters with DTW token timestamps on the model's alignment heads. DTW does
     not run with flash attention, so that is off (measured together: about 10 % more CPU time
     and 75 MB more memory on tiny.en, docs/whispercpp.md)."""
-    parameters = whisper_cpp.whisper_context_default_params()  # GPU if the build has one
+    parameters = whisper_cpp.whisper_context_default_params()
+    # The device devices.resolve_device chose (a GPU only in a CUDA build of whisper.cpp).
+    kind, _, index = device.partition(":")
+    parameters.use_gpu = kind == "cuda"
+    parameters.gpu_device = int(index or 0)
     parameters.flash_attn = False
     parameters.dtw_token_timestamps = True
     presets = whisper_cpp.whisper_alignment_heads_preset
