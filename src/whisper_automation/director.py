@@ -114,8 +114,6 @@ def make_plan(source: Storage, destination: Storage, settings: Settings,
         else:
             plan.jobs.append(Job(key, version, plan.stems[key],
                                  retry if records.ever_failed(key) else 0))
-    plan.conflicts = find_conflicts(destination, plan.jobs, records, settings.formats)
-    plan.jobs = [job for job in plan.jobs if job.key not in plan.conflicts]
     current = {key: version.token() for key, version in plan.found.items()}
     plan.stale = records.stale(current)
     present = set(plan.found) | set(plan.busy)
@@ -131,6 +129,12 @@ def make_plan(source: Storage, destination: Storage, settings: Settings,
                                         plan.stems, entries, settings.engine, settings.model)
             plan.jobs += redo
             plan.retranscribe = len(redo)
+    # Only what is still to be transcribed can meet someone else's file: a move, copy or
+    # take-over writes at its new stem what this tool wrote for the same bytes (the old place's
+    # transcripts when a rename keeps the stem, or the part of an interrupted move already
+    # written), so it is planned first and never counted as a conflict.
+    plan.conflicts = find_conflicts(destination, plan.jobs, records, settings.formats)
+    plan.jobs = [job for job in plan.jobs if job.key not in plan.conflicts]
     plan.to_render = missing_formats(destination, plan, settings.formats)
     return plan
 
