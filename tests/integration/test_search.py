@@ -332,9 +332,13 @@ def test_audio_refuses_anything_outside_the_source(transcribed: Transcribed,
     assert request(page, "/audio/speeches%2Fjfk.flac").status == 400
 
 
-def test_the_server_answers_get_only_and_only_to_its_own_names(page: int) -> None:
-    for method in ("POST", "PUT", "DELETE", "PATCH", "HEAD"):
+def test_the_server_answers_get_and_head_only_and_only_to_its_own_names(page: int) -> None:
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
         assert request(page, f"/audio/{JFK}", method=method).status in (405, 501), method
+    # HEAD: GET's headers without a body (issue 19: players and link checkers ask it first).
+    head, get = request(page, f"/audio/{JFK}", method="HEAD"), request(page, f"/audio/{JFK}")
+    assert (head.status, head.body) == (200, b"") and get.status == 200
+    assert head.headers["content-length"] == get.headers["content-length"] == str(len(get.body))
     assert request(page, "/transcripts", Host="evil.example").status == 403
     assert request(page, "/transcripts", Host=f"localhost:{page}").status == 200
     assert request(page, "/api/search?q=ask", Host=f"127.0.0.1:{page}").status == 200
