@@ -459,6 +459,13 @@ def test_in_chromium_a_link_to_a_hit_opens_at_that_moment_and_back_returns_to_th
     def restored() -> bool:
         return browser.execute_script("return document.body.dataset.restored === '1'")
 
+    def hit_keys() -> list[str]:
+        # Read in one script, in the page's own thread: back/forward re-render the hits when
+        # their search answers, so elements found first may be gone by the time each one is
+        # asked for its key (StaleElementReferenceException under load).
+        return browser.execute_script(
+            "return Array.from(document.querySelectorAll('#hits .hit'), h => h.dataset.key)")
+
     with headless_chromium(tmp_path / "profile") as browser:
         browser.get(link)
         wait_for(restored, 30, what="the link's state")
@@ -488,13 +495,9 @@ def test_in_chromium_a_link_to_a_hit_opens_at_that_moment_and_back_returns_to_th
         browser.back()
         wait_for(lambda: box.get_attribute("value") == "americans ask knot", 30,
                  what="back to the first search")
-        wait_for(lambda: [h.get_attribute("data-key") for h in
-                          browser.find_elements(By.CSS_SELECTOR, "#hits .hit")] == [JFK], 30,
-                 what="the first search's hits")
+        wait_for(lambda: hit_keys() == [JFK], 30, what="the first search's hits")
         assert abs(player("currentTime") - moment) < 0.05
         browser.forward()
         wait_for(lambda: box.get_attribute("value") == "netherlands", 30,
                  what="forward to the second search")
-        wait_for(lambda: [h.get_attribute("data-key") for h in
-                          browser.find_elements(By.CSS_SELECTOR, "#hits .hit")] ==
-                 [NETHERLANDS], 30, what="the second search's hits")
+        wait_for(lambda: hit_keys() == [NETHERLANDS], 30, what="the second search's hits")
