@@ -98,8 +98,9 @@ def test_workers_are_replicated_and_cpu_capped(config: dict) -> None:
 
 
 def test_director_image_needs_no_engine_pyav_or_torch() -> None:
-    # The director image installs only boto3, click and python-dotenv (requirements-director);
-    # its command must import nothing else. Block the heavy modules and run its imports.
+    # The director image installs boto3, click, python-dotenv and python-docx
+    # (requirements-director); its command must import nothing else. Block the heavy modules
+    # and run its imports.
     import sys
 
     code = ("import sys\n"
