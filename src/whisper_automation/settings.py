@@ -206,9 +206,9 @@ class Settings:
         "WA_COMPUTE_TYPE", "auto", "faster-whisper weight type; auto = float16 on a GPU, int8 on "
         "a CPU.", _choice(COMPUTE_TYPES))
     beam_size: int = setting(
-        "WA_BEAM_SIZE", "auto", "Beam search width (1 = greedy); auto = 5 for recordings of up "
-        "to 2 minutes, where it costs no measurable time, 1 for longer ones, where 5 costs "
-        "1.35x the time for 0.3 points less WER (docs/benchmarks.md).", _auto_or_count,
+        "WA_BEAM_SIZE", "5", "Beam search width, Whisper's own 5 by default; auto = 5 up to 2 "
+        "minutes, greedy (1) for longer recordings: about 1.3x faster there, but 1-3 points "
+        "more WER on noisy long readings (docs/benchmarks.md).", _auto_or_count,
         unparse=lambda value: str(value) if value else "auto")
     vad: bool = setting(
         "WA_VAD", "true", "Skip silence with voice activity detection (needed to cut windows at "
@@ -220,9 +220,10 @@ class Settings:
         "0 = one after another.",
         _int_at_least(0))
     window_seconds: float = setting(
-        "WA_WINDOW_SECONDS", "120",
-        "Recordings are decoded and transcribed in windows this long (cut at a pause): "
-        "memory stays flat however long a recording is.", _float_at_least(60))
+        "WA_WINDOW_SECONDS", "300",
+        "Recordings are decoded and transcribed in windows this long (cut at a breath, joined "
+        "at a sentence end): memory stays flat however long a recording is.",
+        _float_at_least(60))
     recover_seconds: float = setting(
         "WA_RECOVER_SECONDS", "2",
         "Speech the VAD hears but no word covers, this long or longer, is transcribed again "

@@ -11,10 +11,10 @@ from .cpu import available_cpus
 from .devices import gpu_devices, parse_device
 from .settings import Settings
 
-# Peak memory of one worker by model size, with room to spare: tiny.en was measured at 380 MB
-# file by file, 590 MB batched (the default) with one thread and 660-705 MB with two threads
-# decoding two groups at once (docs/benchmarks.md); the larger ones are estimates.
-WORKER_MEMORY_GB = {"tiny": 1.0, "base": 1.0, "small": 1.6, "medium": 3.2, "large": 5.5}
+# Peak memory of one worker by model size, with room to spare: tiny.en was measured at 770 MB
+# in one process and up to 1,000 MB under `run` with the defaults of issue 18 (beam 5, batched,
+# 300 s windows; docs/benchmarks.md); the larger ones are estimates.
+WORKER_MEMORY_GB = {"tiny": 1.2, "base": 1.4, "small": 2.0, "medium": 3.6, "large": 6.0}
 UNKNOWN_MEMORY_GB = 4.0  # /proc/meminfo unreadable: assume a small laptop
 
 

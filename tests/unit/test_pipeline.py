@@ -174,3 +174,46 @@ def test_skipped_speech_after_a_stretched_sentence_end_is_tried_again_alone() ->
     assert len(spoken) > len(words) + 10
     assert [word["start"] for word in spoken] == sorted(word["start"] for word in spoken)
     assert coverage.uncovered == []
+
+
+class FillerAtTheEndEngine:
+    """Hears a word every half second, ends each clip's last word with a full stop (the clips
+    meet at the recording's pauses), and, like Whisper at the end of its input, adds a
+    "Thank you." that nobody said."""
+
+    name = "scripted"
+    model = "none"
+
+    def __init__(self, **options: float) -> None:
+        self.options = EngineOptions("none", "en", "int8", 1, True, 1, recover_seconds=0.0,
+                                     **options)
+
+    def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
+                          beam_size: int = 0) -> Transcript:
+        words = []
+        for start, end in speech.clips:
+            ticks = np.arange(start, end - 0.6, 0.5)
+            words += [{"word": " w." if index == len(ticks) - 1 else " w", "start": float(t),
+                       "end": float(t) + 0.4, "probability": 1.0}
+                      for index, t in enumerate(ticks)]
+        words.append({"word": " Thank you.", "start": speech.seconds - 0.5,
+                      "end": speech.seconds, "probability": 0.5})
+        return Transcript([{"start": words[0]["start"], "end": words[-1]["end"],
+                            "text": "".join(word["word"] for word in words), "words": words}],
+                          "en")
+
+
+def test_a_windows_last_sentence_is_decoded_again_with_what_follows_it(recording: Path) -> None:
+    result = transcribe_file(FillerAtTheEndEngine(window_seconds=60.0), str(recording))
+    words = all_words(result)
+    # Only the recording's own end keeps the filler: every window's end was handed back.
+    assert result["coverage"]["windows"] >= 4
+    assert [word["word"] for word in words].count(" Thank you.") == 1
+    assert words[-1]["word"] == " Thank you."
+    # Nothing decoded twice: one word per half second of speech, in order.
+    starts = [word["start"] for word in words]
+    assert starts == sorted(starts)
+    assert all(after - before >= 0.25 for before, after in itertools.pairwise(starts))
+    # ... and nothing lost: the words cover all sixteen sentences.
+    sentences = {int(start // 14.0) for start in starts}
+    assert sentences == set(range(16))

@@ -27,7 +27,7 @@ def test_auto_gives_one_single_thread_worker_per_cpu(machine) -> None:
 
 
 def test_auto_is_capped_by_memory_per_worker_of_the_model(machine) -> None:
-    machine(cpus=8, memory_gb=5)
+    machine(cpus=8, memory_gb=6)
     small = replace(SETTINGS, model="small")
     assert sizing.choose_layout(small, jobs=100) == sizing.Layout(workers=3, threads=2)
 
@@ -44,8 +44,8 @@ def test_explicit_workers_and_threads_win(machine) -> None:
 
 
 def test_model_paths_and_unknown_names_get_a_memory_estimate() -> None:
-    assert sizing.worker_memory_gb("/models/whisper-medium-ct2/") == 3.2
-    assert sizing.worker_memory_gb("tiny.en") == 1.0
+    assert sizing.worker_memory_gb("/models/whisper-medium-ct2/") == sizing.WORKER_MEMORY_GB["medium"]
+    assert sizing.worker_memory_gb("tiny.en") == sizing.WORKER_MEMORY_GB["tiny"]
     assert sizing.worker_memory_gb("/opt/custom-model") == sizing.WORKER_MEMORY_GB["small"]
 
 

@@ -40,7 +40,8 @@ def test_defaults_without_environment() -> None:
     assert settings.language is None
     assert settings.compute_type == "auto"  # int8 on a CPU, float16 on a GPU
     assert settings.device == "auto"
-    assert settings.beam_size == 0  # auto
+    assert settings.beam_size == 5  # Whisper's own beam, for long recordings too (issue 18)
+    assert load_settings(environ={"WA_BEAM_SIZE": "auto"}).beam_size == 0
     assert settings.vad is True
     assert settings.formats == ("txt", "vtt", "srt")
     assert "mp3" in settings.extensions and "mp4" in settings.extensions
@@ -193,7 +194,7 @@ def test_markdown_table_has_a_row_per_setting() -> None:
     table = markdown_table()
     lines = table.splitlines()
     assert len(lines) == 2 + len(setting_fields())
-    assert "| `--beam-size` | `WA_BEAM_SIZE` | `auto` |" in table
+    assert "| `--beam-size` | `WA_BEAM_SIZE` | `5` |" in table
     assert "| `--language` | `WA_LANGUAGE` | (empty) |" in table
 
 

