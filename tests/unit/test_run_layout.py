@@ -44,7 +44,8 @@ def test_explicit_workers_and_threads_win(machine) -> None:
 
 
 def test_model_paths_and_unknown_names_get_a_memory_estimate() -> None:
-    assert sizing.worker_memory_gb("/models/whisper-medium-ct2/") == sizing.WORKER_MEMORY_GB["medium"]
+    medium = sizing.WORKER_MEMORY_GB["medium"]
+    assert sizing.worker_memory_gb("/models/whisper-medium-ct2/") == medium
     assert sizing.worker_memory_gb("tiny.en") == sizing.WORKER_MEMORY_GB["tiny"]
     assert sizing.worker_memory_gb("/opt/custom-model") == sizing.WORKER_MEMORY_GB["small"]
 
