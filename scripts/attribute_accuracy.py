@@ -28,6 +28,11 @@ CORPUS = REPO.parent / "shared" / "corpus"
 SETS = {"hard": CORPUS / "hard", "readings": CORPUS / "readings", "bedtime": CORPUS / "bedtime",
         "longform": CORPUS / "longform"}
 SEAM_SECONDS = 5.0
+# The corpus's recordings in other languages (with Whisper base: detected per file, scored with
+# a basic normaliser, since the English one would rewrite their words).
+FOREIGN = {CORPUS / "leopard_test_es.wav": "es", CORPUS / "leopard_test_fr.wav": "fr",
+           CORPUS / "mfa_13697_11991_000000.opus": "es",
+           CORPUS / "readings" / "aeneas_de_simplicissimus.mp3": "de"}
 
 
 @dataclasses.dataclass
@@ -57,6 +62,10 @@ def recordings(names: list[str]) -> list[tuple[Path, str]]:
         if name == "evening":  # the bedtime readings joined three times: about an hour
             found.append(evening())
             continue
+        if name == "foreign":
+            found += [(path, (read_manifest(path.parent / "MANIFEST.tsv")[path.name][0], code))
+                      for path, code in FOREIGN.items()]
+            continue
         folder = SETS.get(name)
         if folder is None:  # a single file of the corpus
             path = Path(name)
@@ -66,7 +75,7 @@ def recordings(names: list[str]) -> list[tuple[Path, str]]:
         for file, (reference, language) in read_manifest(folder / "MANIFEST.tsv").items():
             if language == "en":
                 found.append((folder / file, (reference, language)))
-    return [(path, reference) for path, (reference, _language) in found]
+    return found
 
 
 def evening() -> tuple[Path, tuple[str, str]]:
@@ -84,11 +93,14 @@ def read_manifest(path: Path) -> dict[str, tuple[str, str]]:
                 for row in csv.DictReader(stream, delimiter="\t")}
 
 
-def score(reference: str, segments: list[dict], seams: list[float]) -> Score:
+def score(reference: str, segments: list[dict], seams: list[float], language: str = "en"
+          ) -> Score:
     import jiwer
+    from whisper.normalizers import BasicTextNormalizer
 
-    hypothesis = normalise("".join(segment["text"] for segment in segments)) or "<empty>"
-    output = jiwer.process_words(normalise(reference), hypothesis)
+    clean = normalise if language == "en" else BasicTextNormalizer()
+    hypothesis = clean("".join(segment["text"] for segment in segments)) or "<empty>"
+    output = jiwer.process_words(clean(reference), hypothesis)
     lost = max((chunk.ref_end_idx - chunk.ref_start_idx for chunk in output.alignments[0]
                 if chunk.type == "delete"), default=0)
     result = Score(words=len(output.references[0]), insertions=output.insertions,
@@ -120,15 +132,18 @@ def errors_near(output, segments: list[dict], seams: list[float]) -> int:
     return count
 
 
-def run_peer(model, path: Path, beam: int) -> tuple[list[dict], list[float]]:
-    pieces, _info = model.transcribe(str(path), vad_filter=True, beam_size=beam,
-                                     condition_on_previous_text=True, word_timestamps=True,
-                                     language="en")
+def run_peer(model, path: Path, beam: int, language: str | None
+             ) -> tuple[list[dict], list[float], str]:
+    # Exactly whisper-ctranslate2's decoding (its word timestamps are off by default: with
+    # them faster-whisper moves its 30 s window differently, and loses more).
+    pieces, info = model.transcribe(str(path), vad_filter=True, beam_size=beam,
+                                    condition_on_previous_text=True, word_timestamps=False,
+                                    language=language)
     return [{"text": piece.text, "words": [{"start": w.start} for w in piece.words or []]}
-            for piece in pieces], []
+            for piece in pieces], [], info.language
 
 
-def run_project(engine, path: Path, options: dict) -> tuple[list[dict], list[float]]:
+def run_project(engine, path: Path, options: dict) -> tuple[list[dict], list[float], str]:
     from whisper_automation import pipeline, windows
 
     engine.options = dataclasses.replace(engine.base_options, **options)
@@ -152,13 +167,15 @@ def run_project(engine, path: Path, options: dict) -> tuple[list[dict], list[flo
         result = pipeline.transcribe_file(engine, str(path))
     finally:
         pipeline.cut_windows = original
-    return result["segments"], seams
+    return result["segments"], seams, result["language"]
 
 
 VARIANTS: dict[str, dict] = {
-    # name: EngineOptions fields (beam 0 = auto); "peer" is faster-whisper's own long form.
+    # name: EngineOptions fields changed from the defaults (batched by 4, beam 5, 300 s
+    # windows); "peer" is faster-whisper's own long-form decoding.
     "peer": {},
     "defaults": {},
+    "auto-beam": {"beam_size": 0},
     "beam5": {"beam_size": 5},
     "greedy": {"beam_size": 1},
     "sequential-beam5": {"batch_size": 0, "beam_size": 5},
@@ -181,13 +198,16 @@ def main() -> int:
     parse.add_argument("--model", default="tiny.en")
     parse.add_argument("--threads", type=int, default=2)
     parse.add_argument("--batch-size", type=int, default=4)
+    parse.add_argument("--language", default="en", help="a code, or 'detect'")
     args = parse.parse_args()
 
     from whisper_automation.engines.base import EngineOptions
     from whisper_automation.engines.faster import FasterWhisperEngine
 
-    base = EngineOptions(model=args.model, language="en", compute_type="int8", beam_size=0,
-                         vad=True, threads=args.threads, batch_size=args.batch_size)
+    language = None if args.language == "detect" else args.language
+    base = EngineOptions(model=args.model, language=language, compute_type="int8", beam_size=5,
+                         vad=True, threads=args.threads, batch_size=args.batch_size,
+                         window_seconds=300.0)
     engines = {}
     files = recordings(args.files.split(","))
     rows = []
@@ -200,18 +220,19 @@ def main() -> int:
             engines[batched].base_options = engines[batched].options
         engine = engines[batched]
         total = Score()
-        for path, reference in files:
+        for path, (reference, spoken) in files:
             started = time.monotonic()
             if variant == "peer":
-                segments, seams = run_peer(engine._model, path, 5)
+                segments, seams, heard = run_peer(engine._model, path, 5, language)
             else:
-                segments, seams = run_project(engine, path, overrides)
-            one = score(reference, segments, seams)
+                segments, seams, heard = run_project(engine, path, overrides)
+            one = score(reference, segments, seams, spoken)
             one.seconds = time.monotonic() - started
             print(f"{variant:32s} {path.name:60s} WER {100 * one.wer:5.2f} %"
                   f" ins {one.insertions:3d}"
                   f" del {one.deletions:3d} sub {one.substitutions:3d} lost {one.lost_run:3d}"
-                  f" seams {one.near_seams:3d} {one.seconds:6.1f} s", file=sys.stderr, flush=True)
+                  f" seams {one.near_seams:3d} {one.seconds:6.1f} s language {heard}"
+                  f" (spoken: {spoken})", file=sys.stderr, flush=True)
             total.add(one)
         rows.append((variant, total))
     print(f"\n{len(files)} recordings: {', '.join(path.name for path, _ in files)}\n")

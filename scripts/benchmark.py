@@ -151,10 +151,11 @@ VARIANTS: dict[str, tuple[bool, Callable[[list[Path], Path, Models], list[str]]]
     "wc2-batched8": (True, lambda files, output, models: ctranslate2_cli(
         files, output, models, "--batched", "True", "--batch_size", "8")),
     "whisper.cpp-cli": (True, whisper_cpp_cli),
-    "project": (False, project()),  # the defaults: batched (4), greedy, 2 workers x 1 thread
-    "project-beam5": (False, project("--beam-size", "5")),
+    "project": (False, project()),  # the defaults: batched (4), beam 5, 300 s windows
+    "project-auto-beam": (False, project("--beam-size", "auto")),  # greedy past 2 minutes
+    "project-greedy": (False, project("--beam-size", "1")),
     "project-sequential": (False, project("--batch-size", "0")),
-    "project-sequential-beam5": (False, project("--batch-size", "0", "--beam-size", "5")),
+    "project-w120": (False, project("--window-seconds", "120")),
     "project-float32": (False, project("--compute-type", "float32")),
     "project-2x2": (False, project("--threads", "2")),
     "project-1x2": (False, project("--workers", "1", "--threads", "2")),
@@ -165,7 +166,7 @@ VARIANTS: dict[str, tuple[bool, Callable[[list[Path], Path, Models], list[str]]]
     "project-whisper.cpp": (False, project("--engine", "whisper.cpp")),
 }
 DEFAULT_VARIANTS = ("openai-cli", "wc2", "wc2-batched", "wc2-batched8", "whisper.cpp-cli",
-                    "project", "project-beam5", "project-sequential-beam5")
+                    "project", "project-auto-beam")
 
 
 # --------------------------------------------------------------------------- the workloads
@@ -330,6 +331,7 @@ def run_variant(variant: str, models: Models, workload: Workload, root: Path) ->
         hypotheses[recording.name] = transcript.read_text(encoding="utf-8") if transcript else ""
         if transcript is None:
             missing.append(recording.name)
+    print_per_file(workload, hypotheses)
     return Measurement(
         workload=workload.name, variant=variant, peer=peer, command=command,
         returncode=process.returncode, wall=wall, audio=workload.audio_seconds,
@@ -372,6 +374,19 @@ def corpus_wer(workload: Workload, hypotheses: dict[str, str]) -> float | None:
     if not pairs:
         return None
     return float(jiwer.wer([p[0] for p in pairs], [p[1] for p in pairs]))
+
+
+def print_per_file(workload: Workload, hypotheses: dict[str, str]) -> None:
+    """Each recording's WER and longest lost run (stderr): where a workload's total comes from."""
+    if len(workload.recordings) > 8:
+        return
+    for recording in workload.recordings:
+        if recording.reference.strip():
+            single = Workload(workload.name, (recording,))
+            wer = corpus_wer(single, hypotheses)
+            print(f"      {recording.name}: WER {100 * (wer or 0):.2f} %, lost run "
+                  f"{longest_lost_run(recording.reference, hypotheses[recording.name])}",
+                  file=sys.stderr, flush=True)
 
 
 def max_lost_run(workload: Workload, hypotheses: dict[str, str]) -> int | None:
@@ -493,7 +508,7 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument("--corpus", default=str(DEFAULT_CORPUS),
                        help="corpus folder with MANIFEST.tsv, bedtime/ and longform/ "
                             "(default: %(default)s)")
-    parse.add_argument("--workloads", default="bedtime,evening,short",
+    parse.add_argument("--workloads", default="bedtime,readings,hard,evening,short",
                        help=f"comma-separated subset of {', '.join(WORKLOADS)} "
                             "(default: %(default)s)")
     parse.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),

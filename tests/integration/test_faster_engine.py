@@ -34,3 +34,18 @@ def test_clip_by_clip_encoding_gives_the_batched_encoders_output() -> None:
     assert one_by_one.shape == together.shape == (2, 1500, 384)
     assert not np.allclose(one_by_one[0], one_by_one[1])  # two different clips, kept apart
     np.testing.assert_allclose(one_by_one, together, atol=1e-3, rtol=1e-3)
+
+
+def test_a_window_of_one_clip_is_decoded_by_the_sequential_decoder() -> None:
+    # Batching one clip buys nothing, and the sequential decoder (timestamps, context, fallback)
+    # is whisper-ctranslate2's: the batched engine must give it exactly the sequential output.
+    from whisper_automation.engines import EngineOptions, load_engine
+    from whisper_automation.engines.base import Speech
+
+    audio = decode_audio(str(SAMPLES / "speeches/jfk.flac"))
+    speech = Speech(audio, [(0.0, audio.size / 16000)])
+    engines = [load_engine("faster-whisper", EngineOptions("tiny.en", "en", "int8", 5, True, 1,
+                                                           batch_size=size)) for size in (4, 0)]
+    batched, sequential = (engine.transcribe_speech(speech, "", "en") for engine in engines)
+    assert len(sequential.segments) >= 2  # timestamps: it is cut into sentences
+    assert batched.segments == sequential.segments
