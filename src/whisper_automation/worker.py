@@ -25,7 +25,7 @@ from .audio import check_complete, declared_duration
 from .catalog import model_label
 from .cpu import available_cpus
 from .devices import resolve_device
-from .engines import AudioError, Engine, EngineOptions, load_engine
+from .engines import Engine, EngineOptions, load_engine
 from .fingerprint import fingerprint_file
 from .layout import DONE, UnsafeKey
 from .lifecycle import Heartbeat, Shutdown, ShutdownGuard
@@ -34,6 +34,7 @@ from .presence import Presence, WorkerState
 from .queue import Message, QueueError, WorkQueue
 from .records import Transcription, is_done, read_record, write_done, write_failure
 from .settings import TUNING, Settings
+from .speech import AudioError
 from .storage import Storage, StorageError, open_storage
 from .write_errors import WriteErrorReporter
 

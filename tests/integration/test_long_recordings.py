@@ -14,7 +14,7 @@ import pytest
 from tests.support.audio import SAMPLES, join_with_pauses, samples_of, write_wav
 from tests.support.wer import longest_lost_run, normalise, references, word_error_rate
 from whisper_automation.engines import EngineOptions, load_engine
-from whisper_automation.engines.base import SAMPLE_RATE
+from whisper_automation.speech import SAMPLE_RATE
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parent.parent / "data"

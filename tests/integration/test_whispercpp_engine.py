@@ -15,9 +15,9 @@ from tests.support.cli import SAMPLES, cli_environment, run_cli
 from tests.support.model_files import read_ggml
 from tests.support.require import require
 from tests.support.wer import references, word_error_rate
-from whisper_automation.engines import AudioError, EngineOptions, load_engine
-from whisper_automation.engines.base import Speech
+from whisper_automation.engines import EngineOptions, load_engine
 from whisper_automation.engines.ggml import convert
+from whisper_automation.speech import AudioError, Speech
 
 pytestmark = pytest.mark.integration
 JFK = SAMPLES / "speeches/jfk.flac"

@@ -21,7 +21,8 @@ import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
 from ..pipeline import transcribe_file
-from .base import EngineOptions, Speech, Transcript, beam_width, describe_engine
+from ..speech import Speech, Transcript
+from .base import EngineOptions, beam_width, describe_engine
 from .models import resolve_faster_whisper_model
 
 

@@ -12,7 +12,8 @@ import torch
 import whisper
 
 from ..pipeline import transcribe_file
-from .base import EngineOptions, Speech, Transcript, beam_width, describe_engine
+from ..speech import Speech, Transcript
+from .base import EngineOptions, beam_width, describe_engine
 
 
 class OpenAIWhisperEngine:

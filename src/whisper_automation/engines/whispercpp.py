@@ -30,7 +30,8 @@ import _pywhispercpp as whisper_cpp  # the binding's documented C-API module
 import numpy as np
 
 from ..pipeline import transcribe_file
-from .base import SAMPLE_RATE, EngineOptions, Speech, Transcript, beam_width, describe_engine
+from ..speech import SAMPLE_RATE, Speech, Transcript
+from .base import EngineOptions, beam_width, describe_engine
 from .ggml import read_header
 from .models import resolve_whispercpp_model
 
