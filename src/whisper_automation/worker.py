@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TypeVar
 
-from . import layout
+from . import layout, pipeline
 from .audio import check_complete, declared_duration
 from .catalog import model_label
 from .cpu import available_cpus
@@ -314,7 +314,9 @@ def transcribe(context: WorkerContext, job: Job) -> Transcription:
         log.info("start %s (%.1f s of audio) on %s", job.key, declared, context.worker_id,
                  extra={"event": "start", "worker": context.worker_id, "key": job.key,
                         "audio_seconds": round(declared, 3)})
-        result = context.engine.transcribe(str(path))
+        # The worker drives the pipeline; the engine only ever sees windows of speech.
+        # Called through the module so that a test double may wrap it in a worker process.
+        result = pipeline.transcribe_file(context.engine, str(path))
         # Fingerprinted here only when the director did not need to (no done recording of
         # the same size): the file is at hand, and hashing is ~1 GB/s against ~1 MB/s of audio
         # transcribed.

@@ -48,10 +48,6 @@ class Engine(SpeechEngine, Protocol):
     model: str
     options: EngineOptions
 
-    def transcribe(self, audio_path: str) -> dict:
-        """The whole recording, through pipeline.transcribe_file; whisper's result shape."""
-        ...
-
     def describe(self) -> dict: ...
 
 

@@ -29,7 +29,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import _pywhispercpp as whisper_cpp  # the binding's documented C-API module
 import numpy as np
 
-from ..pipeline import transcribe_file
 from ..speech import SAMPLE_RATE, Speech, Transcript
 from .base import EngineOptions, beam_width, describe_engine
 from .ggml import read_header
@@ -66,9 +65,6 @@ class WhisperCppEngine:
     def describe(self) -> dict:
         return describe_engine(self.name, self.options, model_file=str(self.model_path),
                                compute_type=self.weight_type)
-
-    def transcribe(self, audio_path: str) -> dict:
-        return transcribe_file(self, audio_path)
 
     def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
                           beam_size: int = 0) -> Transcript:
