@@ -27,10 +27,10 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError
 
+from .errors import StorageError
 from .fingerprint import ALGORITHM, CHUNK_BYTES, fingerprint_hex
 from .layout import Version, check_key, is_candidate_name
 from .settings import TUNING
-from .storage import StorageError
 
 MISSING = ("404", "NoSuchKey", "NotFound")
 THROTTLED = ("SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",

@@ -21,11 +21,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:  # the director's slim image has no numpy, and imports this module
     import numpy as np
 
+from .errors import AudioError as AudioError  # part of this module's vocabulary
+
 SAMPLE_RATE = 16_000
-
-
-class AudioError(Exception):
-    """The recording itself cannot be decoded: permanent, retrying will not help."""
 
 
 @dataclass

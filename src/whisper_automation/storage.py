@@ -21,6 +21,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
+from .errors import StorageError
 from .fingerprint import fingerprint_file
 from .layout import UnsafeKey, Version, check_key, is_candidate_name, printable
 
@@ -50,20 +51,6 @@ def _current_umask() -> int:
 
 # Transcripts and records get the mode a plain `open()` would give them: 0666 less the umask.
 FILE_MODE = 0o666 & ~_current_umask()
-
-
-class StorageError(Exception):
-    """I/O trouble with a source or a destination, whatever the backend.
-
-    `retryable`: the store could not be reached or was busy (network, timeout, HTTP 5xx,
-    throttling): the same call may well succeed in a moment. Otherwise the store answered and
-    refused (permission, read-only, full, no such bucket, bad credentials): someone has to fix
-    something before a retry can help.
-    """
-
-    def __init__(self, message: str, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 @contextmanager

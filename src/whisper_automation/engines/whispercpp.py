@@ -1,6 +1,6 @@
 """whisper.cpp through pywhispercpp (MIT; its manylinux wheel bundles libwhisper, ggml and
 libgomp, nothing to compile). The model is a ggml file, or a CTranslate2 model converted once
-into a cache folder (models.resolve_whispercpp_model), so `tiny.en` works offline.
+into a cache folder (ggml.resolve_whispercpp_model), so `tiny.en` works offline.
 
 Silence is the pipeline's job (its VAD hands over speech only), so whisper.cpp's own VAD stays
 off. Word timings come from whisper.cpp's DTW token timestamps on the model's alignment heads,
@@ -31,8 +31,7 @@ import numpy as np
 
 from ..speech import SAMPLE_RATE, Speech, Transcript
 from .base import EngineOptions, beam_width, describe_engine
-from .ggml import read_header
-from .models import resolve_whispercpp_model
+from .ggml import read_header, resolve_whispercpp_model
 
 log = logging.getLogger(__name__)
 CENTISECONDS = 100.0
