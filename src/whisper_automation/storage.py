@@ -100,15 +100,29 @@ class LocalStorage:
         return Path(candidate)
 
     def scan(self, extensions: Iterable[str]) -> Iterator[tuple[str, Version]]:
+        """Recordings at any depth. A root that cannot be read is a StorageError, as a bucket
+        that refuses its listing is; a folder inside it that cannot be read is skipped with a
+        warning (one bad entry must never stop a scan)."""
         wanted = tuple(extensions)
-        yield from self._scan_dir(self._real_root, "", wanted)
+        try:
+            with local_errors(f"cannot list {self.root}"):
+                entries = sorted(os.scandir(self._real_root), key=lambda entry: entry.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # no source folder (yet): nothing to queue
+        yield from self._scan_entries(entries, "", wanted)
 
     def _scan_dir(self, folder: str, prefix: str, wanted: tuple[str, ...]
                   ) -> Iterator[tuple[str, Version]]:
         try:
             entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-        except OSError:
-            return  # unreadable folder: nothing we can queue from it
+        except OSError as error:
+            log.warning("skipped %s: cannot read the folder (%s)", printable(prefix),
+                        error.strerror or error)
+            return
+        yield from self._scan_entries(entries, prefix, wanted)
+
+    def _scan_entries(self, entries: list[os.DirEntry], prefix: str, wanted: tuple[str, ...]
+                      ) -> Iterator[tuple[str, Version]]:
         for entry in entries:
             key = prefix + entry.name
             if entry.name.startswith("."):
@@ -162,8 +176,9 @@ class LocalStorage:
         """Every file key inside a folder, at any depth ("" = everything; "a/b" and "a/b/" =
         inside a/b, never a/bc). Same meaning on every backend."""
         base = self.path(folder.strip("/")) if folder.strip("/") else Path(self._real_root)
-        if not base.is_dir():
-            return
+        with local_errors(f"cannot list {folder or 'the root'}"):  # a folder we may not enter
+            if not base.is_dir():
+                return
         failures: list[OSError] = []
         for parent, _, files in os.walk(base, onerror=failures.append):
             relative = os.path.relpath(parent, self._real_root)
