@@ -263,7 +263,8 @@ def verdict(error: Exception) -> Verdict:
         return Verdict(Outcome.FAILED, str(error))
     if isinstance(error, (StorageError, PermissionError)):
         return Verdict(Outcome.RETRY, f"cannot read the file: {error}")
-    return Verdict(Outcome.RETRY, f"{type(error).__name__}: {error}", unexpected=True)
+    return Verdict(Outcome.RETRY, f"{type(error).__name__}: {error}",
+                   unexpected=not isinstance(error, Failure))
 
 
 def after_failure(context: WorkerContext, job: Job, message: Message, error: Exception,

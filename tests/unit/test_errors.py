@@ -49,9 +49,10 @@ def test_a_storage_error_keeps_its_retryable_name_for_the_same_fact() -> None:
     (AudioError("no audio stream"), Outcome.FAILED, "no audio stream"),
     (UnsafeKey("key leaves or re-enters its folder: 'a/../b'"), Outcome.REFUSED,
      "key leaves or re-enters its folder: 'a/../b'"),
+    (ModelUnavailable("no model"), Outcome.RETRY, "ModelUnavailable: no model"),
     (RuntimeError("out of memory"), Outcome.RETRY, "RuntimeError: out of memory"),
 ], ids=["transient-storage", "refused-storage", "permission", "audio", "unsafe-key",
-        "unexpected"])
+        "model", "unexpected"])
 def test_the_worker_classifies_a_failure_by_kind_and_transience(
         error: Exception, outcome: Outcome, reason: str) -> None:
     judged = verdict(error)
