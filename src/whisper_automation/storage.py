@@ -6,7 +6,9 @@ can never make a worker read or write outside the two trees.
 
 Errors: a missing object is an answer (None, or nothing listed), not an error. Any other I/O
 trouble leaves a backend as a StorageError, whatever the backend's own exceptions are (OSError
-here, botocore's in s3.py), so callers handle one family.
+here, botocore's in s3.py), so callers handle one family (errors.py); an unsafe key is an
+UnsafeKey, before any I/O, on every backend. tests/unit/test_storage_contract.py holds both
+backends to the same answers, call by call.
 """
 
 from __future__ import annotations
