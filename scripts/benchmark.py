@@ -243,7 +243,7 @@ def prepare_models(cache: Path, name: str = "tiny.en") -> Models:
 def ggml_model() -> Path | None:
     """whisper.cpp's tiny.en, converted from the same CTranslate2 weights by the project."""
     try:
-        from whisper_automation.engines.models import resolve_whispercpp_model
+        from whisper_automation.engines.ggml import resolve_whispercpp_model
     except ImportError:
         return None
     return Path(resolve_whispercpp_model("tiny.en"))

@@ -28,10 +28,11 @@ CGROUP_V1 = Path("/sys/fs/cgroup/cpu")
 ENGINE_RUN = """
 import sys, time
 from whisper_automation.engines import EngineOptions, load_engine
+from whisper_automation.pipeline import transcribe_file
 engine = load_engine("faster-whisper", EngineOptions("tiny.en", None, "int8", 5, True,
                                                      int(sys.argv[1])))
 started = time.monotonic()
-result = engine.transcribe(sys.argv[2])
+result = transcribe_file(engine, sys.argv[2])
 print(result["duration"], time.monotonic() - started)
 """
 

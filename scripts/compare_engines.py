@@ -31,6 +31,7 @@ VARIANTS = ("faster-whisper:5", "whisper.cpp:5", "faster-whisper:1", "whisper.cp
 
 def child(engine_name: str, beam: int, threads: int, path: str) -> None:
     from whisper_automation.engines import EngineOptions, load_engine
+    from whisper_automation.pipeline import transcribe_file
 
     started = time.perf_counter()
     engine = load_engine(engine_name, EngineOptions(
@@ -38,7 +39,7 @@ def child(engine_name: str, beam: int, threads: int, path: str) -> None:
         threads=threads))
     loaded = time.perf_counter()
     cpu = time.process_time()
-    result = engine.transcribe(path)
+    result = transcribe_file(engine, path)
     finished = time.perf_counter()
     print(json.dumps({"load_s": loaded - started, "transcribe_s": finished - loaded,
                       "cpu_s": time.process_time() - cpu, "audio_s": result["duration"],

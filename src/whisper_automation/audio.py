@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import av
 import numpy as np
 
-from .engines.base import SAMPLE_RATE, AudioError
+from .speech import SAMPLE_RATE, AudioError
 
 # The only demuxers ffmpeg may use: audio and video containers. Probing picks a demuxer from
 # the file's content, whatever its name, and some demuxers open other files or URLs (concat

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from .errors import DeviceUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -58,10 +60,6 @@ def parse_device(raw: str) -> Device:
         return Device(DeviceKind(value))
     except ValueError:
         raise ValueError("auto, cpu, cuda or cuda:N (N = the GPU's number, from 0)") from None
-
-
-class DeviceUnavailable(RuntimeError):
-    """A GPU was asked for and cannot be used; the message says what is missing."""
 
 
 # --- what the engines' libraries see -------------------------------------------------------

@@ -174,6 +174,7 @@ def calibrate(settings: Settings, model: str, device: Device, threads: int,
     """One worker's speed on the bundled speech: the engine loaded with the run's options on
     `device`, the whole pipeline (VAD, windows, recovery) timed, the load excluded."""
     from .engines.base import EngineOptions, load_engine
+    from .pipeline import transcribe_file
 
     compute_type = compute_type_for(settings.compute_type, device)
     options = replace(EngineOptions.from_settings(replace(settings, model=model), threads),
@@ -181,7 +182,7 @@ def calibrate(settings: Settings, model: str, device: Device, threads: int,
     started = time.monotonic()
     engine = load_engine(settings.engine, options)
     loaded = time.monotonic()
-    result = engine.transcribe(str(speech))
+    result = transcribe_file(engine, str(speech))
     wall = time.monotonic() - loaded
     return Calibration(model, str(device), compute_type,
                        float(result["duration"]) / max(wall, 1e-6), loaded - started)

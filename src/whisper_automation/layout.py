@@ -14,6 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
+from .errors import UnsafeKey
+
 STATE_DIR = ".whisper-automation"
 DONE = "done"
 FAILED = "failed"
@@ -22,10 +24,6 @@ WORKERS = "workers"
 TEMP_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp")
 # The longest file name (one path segment) ext4, XFS, btrfs, APFS and NTFS hold, in bytes.
 NAME_MAX_BYTES = 255
-
-
-class UnsafeKey(ValueError):
-    """A key that could reach outside its root (absolute, '..', empty parts, NUL)."""
 
 
 @dataclass(frozen=True)

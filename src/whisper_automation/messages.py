@@ -9,15 +9,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .errors import BadMessage
 from .fingerprint import is_fingerprint
 from .layout import UnsafeKey, Version, check_key, is_recording_key, printable, record_name_problem
 from .settings import DEFAULT_EXTENSIONS
 
 FORMAT_VERSION = 1
-
-
-class BadMessage(ValueError):
-    """A message body we cannot trust or cannot read; the worker records it and deletes it."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
     stream decode -> windows cut at pauses -> VAD speech joined -> engine -> recording's clock
                   -> gaps (speech with no word) transcribed again alone -> one seamless result
 
-The engines only ever see one window of speech (engines.base.Speech), so a worker's memory
+The engines only ever see one window of speech (speech.Speech), so a worker's memory
 depends on WA_WINDOW_SECONDS, not on the recording's length: an hour-long reading costs what a
 five-minute one does. Every engine gets the same decoding (PyAV), the same VAD and the same
 check for skipped speech, so they differ only in how they decode Whisper.
@@ -26,9 +26,9 @@ from .coverage import (
     widen,
     words_inside,
 )
-from .engines.base import (
+from .speech import (
     AudioError,
-    Engine,
+    SpeechEngine,
     auto_beam_size,
     result_from_segments,
     split_long_segments,
@@ -65,7 +65,7 @@ class Coverage:
                 "windows": self.windows, "seams": [round(seam, 2) for seam in self.seams]}
 
 
-def transcribe_file(engine: Engine, audio_path: str) -> dict:
+def transcribe_file(engine: SpeechEngine, audio_path: str) -> dict:
     """Transcribe one recording with `engine`, window by window; whisper's result shape plus
     a "coverage" entry. Raises AudioError when the file holds no decodable audio."""
     options = engine.options  # type: ignore[attr-defined]
@@ -148,8 +148,8 @@ def resume_point(segments: list[dict], window: Window) -> Handback | None:
     return None
 
 
-def _transcribe_window(engine: Engine, window: Window, prompt: str | None, language: str | None,
-                       beam: int) -> tuple[list[dict], str | None]:
+def _transcribe_window(engine: SpeechEngine, window: Window, prompt: str | None,
+                       language: str | None, beam: int) -> tuple[list[dict], str | None]:
     speech, clock = join_speech(window.audio, window.regions, window.offset)
     if not speech.audio.size:
         return [], language
@@ -157,7 +157,7 @@ def _transcribe_window(engine: Engine, window: Window, prompt: str | None, langu
     return [_on_clock(segment, clock) for segment in transcript.segments], transcript.language
 
 
-def _recover_gaps(engine: Engine, window: Window, segments: list[dict], language: str | None,
+def _recover_gaps(engine: SpeechEngine, window: Window, segments: list[dict], language: str | None,
                   beam: int, min_seconds: float, coverage: Coverage) -> list[dict]:
     """Transcribe each stretch of speech that has no word again, alone and without the previous
     text as prompt (a prompt is what lets Whisper skip ahead), together with the stretched
@@ -178,7 +178,7 @@ def _recover_gaps(engine: Engine, window: Window, segments: list[dict], language
     return segments
 
 
-def _recover_gap(engine: Engine, window: Window, segments: list[dict], gap: Gap,
+def _recover_gap(engine: SpeechEngine, window: Window, segments: list[dict], gap: Gap,
                  language: str | None, beam: int, min_seconds: float) -> list[dict]:
     """Up to RECOVERY_ROUNDS passes over what is left of one gap, while each pass hears more.
 
@@ -213,7 +213,7 @@ def _stretches_to_try(gap: Gap, segments: list[dict]) -> list[Region]:
     return [grown] if grown == (gap.start, gap.end) else [grown, (gap.start, gap.end)]
 
 
-def _transcribe_stretch(engine: Engine, window: Window, start: float, end: float,
+def _transcribe_stretch(engine: SpeechEngine, window: Window, start: float, end: float,
                         language: str | None, beam: int) -> list[dict]:
     # A little audio either side, so a word at the edge is heard whole; what falls outside
     # [start, end) is dropped afterwards (words_inside), so nothing is written twice.

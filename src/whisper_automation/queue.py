@@ -18,20 +18,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .errors import QueueError, QueueMissing
 from .messages import Job, encode
 from .settings import TUNING, Settings
 
 SEND_BATCH = 10  # SendMessageBatch's limit
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-class QueueError(RuntimeError):
-    """The queue server could not be reached, or refused a call."""
-
-
-class QueueMissing(QueueError):
-    """The work queue does not exist (yet): run the director first."""
 
 
 def queue_errors(method: Callable[P, T]) -> Callable[P, T]:

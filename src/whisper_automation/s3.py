@@ -27,10 +27,10 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError
 
+from .errors import StorageError
 from .fingerprint import ALGORITHM, CHUNK_BYTES, fingerprint_hex
-from .layout import Version, check_key, is_candidate_name
+from .layout import UnsafeKey, Version, check_key, is_candidate_name
 from .settings import TUNING
-from .storage import StorageError
 
 MISSING = ("404", "NoSuchKey", "NotFound")
 THROTTLED = ("SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
@@ -160,7 +160,11 @@ class S3Storage:
             self.client.delete_object(Bucket=self.bucket, Key=self._object(key))
 
     def exists(self, key: str) -> bool:
-        return self.version(key) is not None
+        """As on a folder: nothing of ours is at a key outside the root."""
+        try:
+            return self.version(key) is not None
+        except UnsafeKey:
+            return False
 
     def fingerprint(self, key: str) -> str | None:
         """The object's content fingerprint: its stored SHA-256 checksum when it was uploaded

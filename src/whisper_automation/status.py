@@ -230,7 +230,7 @@ def estimate_audio(source: Storage, keys: list[str],
 def _probe(source: Storage, key: str) -> float | None:
     try:  # PyAV and numpy (the engines): absent from the slim director image
         from .audio import probe_duration
-        from .engines.base import AudioError
+        from .speech import AudioError
     except ImportError:
         return None
     try:

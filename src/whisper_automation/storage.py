@@ -6,7 +6,9 @@ can never make a worker read or write outside the two trees.
 
 Errors: a missing object is an answer (None, or nothing listed), not an error. Any other I/O
 trouble leaves a backend as a StorageError, whatever the backend's own exceptions are (OSError
-here, botocore's in s3.py), so callers handle one family.
+here, botocore's in s3.py), so callers handle one family (errors.py); an unsafe key is an
+UnsafeKey, before any I/O, on every backend. tests/unit/test_storage_contract.py holds both
+backends to the same answers, call by call.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
+from .errors import StorageError
 from .fingerprint import fingerprint_file
 from .layout import UnsafeKey, Version, check_key, is_candidate_name, printable
 
@@ -50,20 +53,6 @@ def _current_umask() -> int:
 
 # Transcripts and records get the mode a plain `open()` would give them: 0666 less the umask.
 FILE_MODE = 0o666 & ~_current_umask()
-
-
-class StorageError(Exception):
-    """I/O trouble with a source or a destination, whatever the backend.
-
-    `retryable`: the store could not be reached or was busy (network, timeout, HTTP 5xx,
-    throttling): the same call may well succeed in a moment. Otherwise the store answered and
-    refused (permission, read-only, full, no such bucket, bad credentials): someone has to fix
-    something before a retry can help.
-    """
-
-    def __init__(self, message: str, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 @contextmanager
@@ -113,15 +102,29 @@ class LocalStorage:
         return Path(candidate)
 
     def scan(self, extensions: Iterable[str]) -> Iterator[tuple[str, Version]]:
+        """Recordings at any depth. A root that cannot be read is a StorageError, as a bucket
+        that refuses its listing is; a folder inside it that cannot be read is skipped with a
+        warning (one bad entry must never stop a scan)."""
         wanted = tuple(extensions)
-        yield from self._scan_dir(self._real_root, "", wanted)
+        try:
+            with local_errors(f"cannot list {self.root}"):
+                entries = sorted(os.scandir(self._real_root), key=lambda entry: entry.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # no source folder (yet): nothing to queue
+        yield from self._scan_entries(entries, "", wanted)
 
     def _scan_dir(self, folder: str, prefix: str, wanted: tuple[str, ...]
                   ) -> Iterator[tuple[str, Version]]:
         try:
             entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-        except OSError:
-            return  # unreadable folder: nothing we can queue from it
+        except OSError as error:
+            log.warning("skipped %s: cannot read the folder (%s)", printable(prefix),
+                        error.strerror or error)
+            return
+        yield from self._scan_entries(entries, prefix, wanted)
+
+    def _scan_entries(self, entries: list[os.DirEntry], prefix: str, wanted: tuple[str, ...]
+                      ) -> Iterator[tuple[str, Version]]:
         for entry in entries:
             key = prefix + entry.name
             if entry.name.startswith("."):
@@ -175,8 +178,9 @@ class LocalStorage:
         """Every file key inside a folder, at any depth ("" = everything; "a/b" and "a/b/" =
         inside a/b, never a/bc). Same meaning on every backend."""
         base = self.path(folder.strip("/")) if folder.strip("/") else Path(self._real_root)
-        if not base.is_dir():
-            return
+        with local_errors(f"cannot list {folder or 'the root'}"):  # a folder we may not enter
+            if not base.is_dir():
+                return
         failures: list[OSError] = []
         for parent, _, files in os.walk(base, onerror=failures.append):
             relative = os.path.relpath(parent, self._real_root)

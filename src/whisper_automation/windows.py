@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
 
-from .engines.base import SAMPLE_RATE, Speech
+from .speech import SAMPLE_RATE, Speech
 
 # Where to look for the pause that ends a window: its last minute, or its last quarter if that
 # is shorter (a window must not end up much shorter than asked for).

@@ -20,21 +20,22 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TypeVar
 
-from . import layout
+from . import layout, pipeline
 from .audio import check_complete, declared_duration
 from .catalog import model_label
 from .cpu import available_cpus
 from .devices import resolve_device
-from .engines import AudioError, Engine, EngineOptions, load_engine
+from .engines import Engine, EngineOptions, load_engine
+from .errors import AudioError, Failure, StorageError, UnsafeKey
 from .fingerprint import fingerprint_file
-from .layout import DONE, UnsafeKey
+from .layout import DONE
 from .lifecycle import Heartbeat, Shutdown, ShutdownGuard
 from .messages import BadMessage, Job, decode
 from .presence import Presence, WorkerState
 from .queue import Message, QueueError, WorkQueue
 from .records import Transcription, is_done, read_record, write_done, write_failure
 from .settings import TUNING, Settings
-from .storage import Storage, StorageError, open_storage
+from .storage import Storage, open_storage
 from .write_errors import WriteErrorReporter
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,7 @@ def with_storage_retry(context: WorkerContext, guard: ShutdownGuard, call: Calla
     StorageError, for up to WA_STORAGE_RETRY_SECONDS (the message's heartbeat runs meanwhile);
     a permanent error, or one that lasts longer, is raised."""
     return retrying(call, StorageError, context.settings.storage_retry_seconds, guard,
-                    "storage", passing=lambda error: error.retryable)
+                    "storage", passing=lambda error: error.transient)
 
 
 def retrying(call: Callable[[], T], errors: type[Exception], seconds: float,
@@ -220,13 +221,8 @@ def transcribe_job(context: WorkerContext, job: Job, message: Message,
     """Check, skip, transcribe and write one file; StorageError when a store stays unusable."""
     try:
         problem = with_storage_retry(context, guard, lambda: check_source(context, job))
-    except UnsafeKey as error:
-        return refuse(context, message, str(error), guard)
-    except StorageError as error:
-        if error.retryable:
-            raise
-        # e.g. a folder the worker may not enter: fixable, so not final yet
-        return record_retryable(context, job, message, f"cannot read the file: {error}", guard)
+    except Failure as error:
+        return after_failure(context, job, message, error, guard)
     if problem:
         record_failure(context, job, message, problem, True, guard)
         return Outcome.FAILED
@@ -236,19 +232,60 @@ def transcribe_job(context: WorkerContext, job: Job, message: Message,
     try:
         with guard.interruptible():
             transcription = transcribe(context, job)
-    except AudioError as error:  # the recording itself is bad: retrying cannot help
-        record_failure(context, job, message, str(error), True, guard)
+    except Exception as error:  # whatever it is, it ends as an outcome (see verdict)
+        return after_failure(context, job, message, error, guard)
+    return write_transcription(context, job, transcription, guard)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    reason: str
+    unexpected: bool = False  # not one of the project's errors: worth its traceback in the log
+
+
+def verdict(error: Exception) -> Verdict:
+    """The one place where a failure to read or transcribe a recording is classified: what
+    becomes of its message, and the reason recorded (errors.py has the vocabulary).
+
+    - transient (a store or queue still unreachable once the retries ran out): kept queued,
+      nothing recorded;
+    - a key no store may touch (UnsafeKey): the message is refused;
+    - the recording itself is bad (AudioError): a final failure;
+    - anything else (a folder the worker may not enter, memory, a library hiccup): may pass,
+      so retried until the queue's receive limit dead-letters it.
+    """
+    if isinstance(error, Failure) and error.transient:
+        return Verdict(Outcome.KEPT, str(error))
+    if isinstance(error, UnsafeKey):
+        return Verdict(Outcome.REFUSED, str(error))
+    if isinstance(error, AudioError):
+        return Verdict(Outcome.FAILED, str(error))
+    if isinstance(error, (StorageError, PermissionError)):
+        return Verdict(Outcome.RETRY, f"cannot read the file: {error}")
+    return Verdict(Outcome.RETRY, f"{type(error).__name__}: {error}",
+                   unexpected=not isinstance(error, Failure))
+
+
+def after_failure(context: WorkerContext, job: Job, message: Message, error: Exception,
+                  guard: ShutdownGuard) -> Outcome:
+    """Record `error` as its verdict says; called inside the except block (for the traceback)."""
+    judged = verdict(error)
+    if judged.outcome is Outcome.KEPT:
+        log.error("%s stays queued for a later attempt: %s", job.key, judged.reason)
+        return Outcome.KEPT
+    if judged.outcome is Outcome.REFUSED:
+        return refuse(context, message, judged.reason, guard)
+    if judged.outcome is Outcome.FAILED:
+        record_failure(context, job, message, judged.reason, True, guard)
         return Outcome.FAILED
-    except StorageError as error:  # the download failed
-        if error.retryable:
-            raise
-        return record_retryable(context, job, message, f"cannot read the file: {error}", guard)
-    except PermissionError as error:
-        return record_retryable(context, job, message, f"cannot read the file: {error}", guard)
-    except Exception as error:  # maybe passing (memory, a library hiccup): let SQS retry it
+    if judged.unexpected:
         log.exception("error on %s", job.key)
-        return record_retryable(context, job, message, f"{type(error).__name__}: {error}",
-                                guard)
+    return record_retryable(context, job, message, judged.reason, guard)
+
+
+def write_transcription(context: WorkerContext, job: Job, transcription: Transcription,
+                        guard: ShutdownGuard) -> Outcome:
     try:
         with_storage_retry(context, guard, lambda: write_done(
             context.destination, transcription, context.settings.formats))
@@ -313,7 +350,9 @@ def transcribe(context: WorkerContext, job: Job) -> Transcription:
         log.info("start %s (%.1f s of audio) on %s", job.key, declared, context.worker_id,
                  extra={"event": "start", "worker": context.worker_id, "key": job.key,
                         "audio_seconds": round(declared, 3)})
-        result = context.engine.transcribe(str(path))
+        # The worker drives the pipeline; the engine only ever sees windows of speech.
+        # Called through the module so that a test double may wrap it in a worker process.
+        result = pipeline.transcribe_file(context.engine, str(path))
         # Fingerprinted here only when the director did not need to (no done recording of
         # the same size): the file is at hand, and hashing is ~1 GB/s against ~1 MB/s of audio
         # transcribed.

@@ -65,9 +65,10 @@ def test_model_dir_bakes_a_host_model_folder_into_the_worker_image(
 # pipeline (VAD, windows, recovery) that the worker runs.
 TRANSCRIBE_WITH_WHISPER_CPP = (
     "import sys; from whisper_automation.engines.base import EngineOptions, load_engine; "
+    "from whisper_automation.pipeline import transcribe_file; "
     "options = EngineOptions(model='/models/current', language='en', compute_type='int8', "
     "beam_size=1, vad=True, threads=1); "
-    "print(load_engine('whisper.cpp', options).transcribe(sys.argv[1])['text'])")
+    "print(transcribe_file(load_engine('whisper.cpp', options), sys.argv[1])['text'])")
 
 
 def test_engine_whisper_cpp_builds_a_torch_free_image_with_the_converted_model_baked_in(

@@ -14,7 +14,8 @@ import pytest
 from tests.support.audio import SAMPLES, join_with_pauses, samples_of, write_wav
 from tests.support.wer import longest_lost_run, normalise, references, word_error_rate
 from whisper_automation.engines import EngineOptions, load_engine
-from whisper_automation.engines.base import SAMPLE_RATE
+from whisper_automation.pipeline import transcribe_file
+from whisper_automation.speech import SAMPLE_RATE
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -24,10 +25,11 @@ LJ_CLIPS = sorted((SAMPLES / "lj-speech/chapter-1").iterdir())
 PEAK_RSS = """
 import json, resource, sys
 from whisper_automation.engines import EngineOptions, load_engine
+from whisper_automation.pipeline import transcribe_file
 engine = load_engine("faster-whisper", EngineOptions("tiny.en", "en", "int8", 5, True, 2,
                                                      window_seconds=float(sys.argv[2])))
 loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-result = engine.transcribe(sys.argv[1])
+result = transcribe_file(engine, sys.argv[1])
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"loaded_kb": loaded, "peak_kb": peak, "duration": result["duration"],
                   "coverage": result["coverage"], "words": len(result["text"].split())}))
@@ -77,7 +79,7 @@ def test_preamble_whisper_skips_in_one_pass_is_recovered() -> None:
     # "CHAPTER VI": the 40-word spoken preamble before it is lost (checked by hand with
     # faster-whisper's own transcribe, vad_filter=True, beam 5).
     engine = load_engine("faster-whisper", engine_options())
-    result = engine.transcribe(str(EXCERPT))
+    result = transcribe_file(engine, str(EXCERPT))
     reference = references(DATA / "MANIFEST.tsv")[EXCERPT.name]
     text = result["text"].lower()
     for phrase in ("crimson fairy book", "public domain", "volunteer", "andrew lang",
@@ -93,7 +95,7 @@ def test_preamble_whisper_skips_in_one_pass_is_recovered() -> None:
 
 def test_recovery_off_loses_the_preamble_so_the_test_above_can_fail() -> None:
     engine = load_engine("faster-whisper", engine_options(recover_seconds=0))
-    result = engine.transcribe(str(EXCERPT))
+    result = transcribe_file(engine, str(EXCERPT))
     reference = references(DATA / "MANIFEST.tsv")[EXCERPT.name]
     assert longest_lost_run(reference, result["text"]) > 20, result["text"]
 
@@ -108,8 +110,9 @@ def test_window_seams_neither_drop_nor_repeat_a_word(tmp_path: Path, batch_size:
     recording = write_wav(tmp_path / "sentences.wav", audio)
 
     # Two threads: batched, a window's clips are decoded in two groups at once, then joined.
-    result = load_engine("faster-whisper", engine_options(
-        window_seconds=60, batch_size=batch_size)).transcribe(str(recording))
+    engine = load_engine("faster-whisper", engine_options(window_seconds=60,
+                                                          batch_size=batch_size))
+    result = transcribe_file(engine, str(recording))
 
     cuts = result["coverage"]["seams"]  # after the sentence each window ended on
     assert len(cuts) >= 2 and result["coverage"]["windows"] == len(cuts) + 1

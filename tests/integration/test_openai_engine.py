@@ -9,6 +9,7 @@ import pytest
 from tests.support.cli import SAMPLES, cli_environment, run_cli
 from tests.support.wer import references, word_error_rate
 from whisper_automation.engines import EngineOptions, load_engine
+from whisper_automation.pipeline import transcribe_file
 
 pytestmark = pytest.mark.integration
 JFK = SAMPLES / "speeches/jfk.flac"
@@ -23,8 +24,8 @@ def test_openai_whisper_transcript_of_jfk_matches_faster_whisper(
     fast_engine = load_engine("faster-whisper", EngineOptions(
         "tiny.en", "en", "float32", 5, False, 2))
 
-    openai_text = reference_engine.transcribe(str(JFK))["text"].strip()
-    faster_text = fast_engine.transcribe(str(JFK))["text"].strip()
+    openai_text = transcribe_file(reference_engine, str(JFK))["text"].strip()
+    faster_text = transcribe_file(fast_engine, str(JFK))["text"].strip()
 
     assert openai_text == faster_text
     assert word_error_rate(references()["speeches/jfk.flac"], openai_text) < 0.1

@@ -15,9 +15,10 @@ from tests.support.cli import SAMPLES, cli_environment, run_cli
 from tests.support.model_files import read_ggml
 from tests.support.require import require
 from tests.support.wer import references, word_error_rate
-from whisper_automation.engines import AudioError, EngineOptions, load_engine
-from whisper_automation.engines.base import Speech
+from whisper_automation.engines import EngineOptions, load_engine
 from whisper_automation.engines.ggml import convert
+from whisper_automation.pipeline import transcribe_file
+from whisper_automation.speech import AudioError, Speech
 
 pytestmark = pytest.mark.integration
 JFK = SAMPLES / "speeches/jfk.flac"
@@ -69,14 +70,14 @@ def _normalised(text: str) -> str:
 def test_jfk_text_equals_the_other_engines_after_normalisation(
         cpp_engine, faster_engine, openai_checkpoint: Path) -> None:
     reference_engine = load_engine("openai-whisper", _options(str(openai_checkpoint)))
-    texts = {engine.name: _normalised(engine.transcribe(str(JFK))["text"])
+    texts = {engine.name: _normalised(transcribe_file(engine, str(JFK))["text"])
              for engine in (cpp_engine, faster_engine, reference_engine)}
     assert texts["whisper.cpp"] == texts["faster-whisper"] == texts["openai-whisper"], texts
     assert word_error_rate(references()["speeches/jfk.flac"], texts["whisper.cpp"]) == 0.0
 
 
 def test_words_carry_leading_spaces_and_times_inside_their_segment(cpp_engine) -> None:
-    result = cpp_engine.transcribe(str(JFK))
+    result = transcribe_file(cpp_engine, str(JFK))
     assert result["language"] == "en"
     for segment in result["segments"]:
         words = segment["words"]
@@ -121,8 +122,8 @@ def test_long_recording_word_error_rate_is_that_of_faster_whisper_within_noise(
     # 3.1 % for both (4 of 127 words: "concern", "wood cutters", "mentioning"); allowed: 4 more
     # words than faster-whisper, and never above 8 %, twice what tiny.en does on this speech.
     path, reference = long_recording
-    cpp_wer = word_error_rate(reference, cpp_engine.transcribe(str(path))["text"])
-    faster_wer = word_error_rate(reference, faster_engine.transcribe(str(path))["text"])
+    cpp_wer = word_error_rate(reference, transcribe_file(cpp_engine, str(path))["text"])
+    faster_wer = word_error_rate(reference, transcribe_file(faster_engine, str(path))["text"])
     assert cpp_wer <= faster_wer + 0.03, (cpp_wer, faster_wer)
     assert cpp_wer <= 0.08, cpp_wer
 
@@ -136,7 +137,7 @@ def test_bad_audio_gets_the_same_audio_error_as_faster_whisper(
     messages = []
     for engine in (cpp_engine, faster_engine):
         with pytest.raises(AudioError) as error:
-            engine.transcribe(str(path))
+            transcribe_file(engine, str(path))
         messages.append(str(error.value))
     assert messages[0] == messages[1]
 

@@ -33,6 +33,7 @@ from tests.support.stack import LAYOUT_DIR, SHORT_CLIPS, Stack, outcome, wait_fo
 from whisper_automation.engines import EngineOptions, load_engine
 from whisper_automation.layout import Version
 from whisper_automation.records import write_failure
+from whisper_automation.speech import Speech, Transcript
 from whisper_automation.storage import LocalStorage
 
 pytestmark = pytest.mark.integration
@@ -48,20 +49,25 @@ class ExplodingEngine:
 
     Plugged in behind the call-counting wrapper (WA_TEST_INNER_ENGINE=
     tests.reliability.test_bad_input:ExplodingEngine; PYTHONPATH holds the repository), so every
-    attempt, failed or not, is counted in the engine log."""
+    attempt, failed or not, is counted in the engine log. It hears of each recording through
+    the counting wrapper's `before_file` (an engine itself only sees windows of speech)."""
 
     def __init__(self, options: EngineOptions) -> None:
         self._inner = load_engine("faster-whisper", options)
         self.name = self._inner.name
         self.model = self._inner.model
+        self.options = self._inner.options
 
     def describe(self) -> dict:
         return self._inner.describe()
 
-    def transcribe(self, audio_path: str) -> dict:
+    def before_file(self, audio_path: str) -> None:
         if CRASH_MARK in Path(audio_path).name:
             raise RuntimeError("simulated engine crash")
-        return self._inner.transcribe(audio_path)
+
+    def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
+                          beam_size: int = 0) -> Transcript:
+        return self._inner.transcribe_speech(speech, prompt, language, beam_size)
 
 
 # --- helpers ---

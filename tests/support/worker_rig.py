@@ -35,6 +35,9 @@ RESULT = {"text": " Hi there.", "language": "en", "duration": 0.2,
 
 
 class StubEngine:
+    """No model at all: the `rig` fixture puts `transcribe_file` in place of the pipeline's, so
+    each recording the worker transcribes is recorded and answered with RESULT (or `error`)."""
+
     name = "stub"
     model = "stub-model"
 
@@ -45,7 +48,8 @@ class StubEngine:
     def describe(self) -> dict:
         return {"engine": self.name, "model": self.model}
 
-    def transcribe(self, audio_path: str) -> dict:
+    def transcribe_file(self, engine: object, audio_path: str) -> dict:
+        assert engine is self, "the worker transcribes with its own engine"
         self.calls.append(audio_path)
         if self.error is not None:
             raise self.error

@@ -13,6 +13,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.support.worker_rig import Rig
+from whisper_automation import pipeline
 from whisper_automation.settings import Settings, load_settings
 
 
@@ -39,5 +40,7 @@ def settings(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 
 
 @pytest.fixture
-def rig(settings: Settings, tmp_path: Path) -> Rig:
-    return Rig(settings, tmp_path)
+def rig(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
+    rig = Rig(settings, tmp_path)
+    monkeypatch.setattr(pipeline, "transcribe_file", rig.engine.transcribe_file)
+    return rig

@@ -25,12 +25,10 @@ from whisper_automation.engines.ggml import (
     convert,
     mel_filters,
     read_vocabulary,
+    resolve_whispercpp_model,
     text_tokens,
 )
-from whisper_automation.engines.models import (
-    ModelUnavailable,
-    resolve_whispercpp_model,
-)
+from whisper_automation.engines.models import ModelUnavailable
 
 VOCABULARY = ["Ġhello", "!", "Ċ", "Ã©", "Ġw", "orld", "<|endoftext|>", "<|startoftranscript|>",
               "<|en|>", "<|transcribe|>", "<|notimestamps|>", "<|0.00|>"]

@@ -21,7 +21,6 @@ from tests.support.http import request
 from whisper_automation import statuspage
 from whisper_automation.audio import NOT_MEDIA, declared_duration
 from whisper_automation.director import carry_out, make_plan
-from whisper_automation.engines import AudioError
 from whisper_automation.layout import Version, printable, record_name_problem
 from whisper_automation.library import Library
 from whisper_automation.lifecycle import Shutdown, ShutdownGuard
@@ -38,6 +37,7 @@ from whisper_automation.messages import BadMessage, Job, decode, encode
 from whisper_automation.records import read_records
 from whisper_automation.searchindex import SearchIndex
 from whisper_automation.settings import TUNING, Settings
+from whisper_automation.speech import AudioError
 from whisper_automation.status import Status, build_status
 from whisper_automation.statuspage import make_server, render_html
 from whisper_automation.storage import LocalStorage

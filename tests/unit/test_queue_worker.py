@@ -13,7 +13,6 @@ import pytest
 import whisper_automation
 from tests.support.worker_rig import RESULT, Rig, write_wav
 from whisper_automation import layout
-from whisper_automation.engines import AudioError
 from whisper_automation.layout import DONE, FAILED, STATE_DIR, Version
 from whisper_automation.lifecycle import Heartbeat, Shutdown, ShutdownGuard
 from whisper_automation.messages import Job, decode
@@ -28,6 +27,7 @@ from whisper_automation.queue import (
 )
 from whisper_automation.records import Transcription, read_record, write_done
 from whisper_automation.settings import Settings
+from whisper_automation.speech import AudioError
 from whisper_automation.worker import REFUSED_PREFIX, Outcome
 from whisper_automation.writers import render
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.support.audio import JFK, SAMPLES, join_with_pauses, samples_of
-from whisper_automation.engines.base import SAMPLE_RATE
+from whisper_automation.speech import SAMPLE_RATE
 from whisper_automation.windows import (
     TimeMap,
     Window,

@@ -20,8 +20,8 @@ import ctranslate2
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-from ..pipeline import transcribe_file
-from .base import EngineOptions, Speech, Transcript, beam_width, describe_engine
+from ..speech import Speech, Transcript
+from .base import EngineOptions, beam_width, describe_engine
 from .models import resolve_faster_whisper_model
 
 
@@ -67,9 +67,6 @@ class FasterWhisperEngine:
     def describe(self) -> dict:
         return describe_engine(self.name, self.options, compute_type=self.options.compute_type,
                                batch_size=self.options.batch_size if self._batched else 0)
-
-    def transcribe(self, audio_path: str) -> dict:
-        return transcribe_file(self, audio_path)
 
     def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
                           beam_size: int = 0) -> Transcript:

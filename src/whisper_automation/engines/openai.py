@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 import whisper
 
-from ..pipeline import transcribe_file
-from .base import EngineOptions, Speech, Transcript, beam_width, describe_engine
+from ..speech import Speech, Transcript
+from .base import EngineOptions, beam_width, describe_engine
 
 
 class OpenAIWhisperEngine:
@@ -30,9 +30,6 @@ class OpenAIWhisperEngine:
     def describe(self) -> dict:
         return describe_engine(self.name, self.options,
                                compute_type="float16" if self._fp16 else "float32")
-
-    def transcribe(self, audio_path: str) -> dict:
-        return transcribe_file(self, audio_path)
 
     def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
                           beam_size: int = 0) -> Transcript:

@@ -1,6 +1,6 @@
 """whisper.cpp through pywhispercpp (MIT; its manylinux wheel bundles libwhisper, ggml and
 libgomp, nothing to compile). The model is a ggml file, or a CTranslate2 model converted once
-into a cache folder (models.resolve_whispercpp_model), so `tiny.en` works offline.
+into a cache folder (ggml.resolve_whispercpp_model), so `tiny.en` works offline.
 
 Silence is the pipeline's job (its VAD hands over speech only), so whisper.cpp's own VAD stays
 off. Word timings come from whisper.cpp's DTW token timestamps on the model's alignment heads,
@@ -29,10 +29,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import _pywhispercpp as whisper_cpp  # the binding's documented C-API module
 import numpy as np
 
-from ..pipeline import transcribe_file
-from .base import SAMPLE_RATE, EngineOptions, Speech, Transcript, beam_width, describe_engine
-from .ggml import read_header
-from .models import resolve_whispercpp_model
+from ..speech import SAMPLE_RATE, Speech, Transcript
+from .base import EngineOptions, beam_width, describe_engine
+from .ggml import read_header, resolve_whispercpp_model
 
 log = logging.getLogger(__name__)
 CENTISECONDS = 100.0
@@ -65,9 +64,6 @@ class WhisperCppEngine:
     def describe(self) -> dict:
         return describe_engine(self.name, self.options, model_file=str(self.model_path),
                                compute_type=self.weight_type)
-
-    def transcribe(self, audio_path: str) -> dict:
-        return transcribe_file(self, audio_path)
 
     def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
                           beam_size: int = 0) -> Transcript:
