@@ -40,7 +40,7 @@ def test_a_window_of_one_clip_is_decoded_by_the_sequential_decoder() -> None:
     # Batching one clip buys nothing, and the sequential decoder (timestamps, context, fallback)
     # is whisper-ctranslate2's: the batched engine must give it exactly the sequential output.
     from whisper_automation.engines import EngineOptions, load_engine
-    from whisper_automation.engines.base import Speech
+    from whisper_automation.speech import Speech
 
     audio = decode_audio(str(SAMPLES / "speeches/jfk.flac"))
     speech = Speech(audio, [(0.0, audio.size / 16000)])
