@@ -45,7 +45,11 @@ TIME = "/usr/bin/time"
 # Not English (the models here are English-only), or a long file that repeats single files.
 SHORT_EXCLUDED = frozenset({"leopard_test_es.wav", "leopard_test_fr.wav",
                             "mfa_13697_11991_000000.opus", "LJ001-0001_to_0019_longform.m4a"})
-WORKLOADS = ("bedtime", "readings", "hard", "evening", "short", "long")
+WORKLOADS = ("bedtime", "readings", "hard", "harder", "evening", "short", "long")
+# "harder": the English readings (not in hard/) as a far worse phone would record them in an
+# echoing room: 8 kHz, band-limited, brown noise louder than hard/'s pink, an echo, 16 kb/s.
+HARDER_FILTER = ("[0:a]aresample=8000,aecho=0.8:0.6:45:0.3,lowpass=f=3200,highpass=f=350[s];"
+                 "[s][1:a]amix=inputs=2:weights=1 1:duration=first,volume=1.5")
 EVENING_ROUNDS = 3  # the three bedtime readings, three times over: about an hour
 PAUSE_SECONDS = 3.0
 VERSIONED = ("faster-whisper", "ctranslate2", "openai-whisper", "torch", "whisper-ctranslate2",
@@ -93,6 +97,7 @@ class Measurement:
     audio: float
     wer: float | None
     lost_run: int | None
+    insertions: int | None
     rss_mb: float | None
     first: float | None
     missing: list[str] = field(default_factory=list)
@@ -213,11 +218,34 @@ def evening_workload(bedtime: Workload, cache: Path) -> Workload:
     return Workload("evening", (Recording("evening.mp3", target, seconds, reference),))
 
 
+def harder_workload(readings: Workload, cache: Path) -> Workload:
+    """The readings made harder (HARDER_FILTER), once, into the cache."""
+    folder = cache / "harder"
+    folder.mkdir(parents=True, exist_ok=True)
+    recordings = []
+    for recording in readings.recordings:
+        target = folder / (Path(recording.name).stem + "_harder.mp3")
+        if not target.exists():
+            partial = target.with_suffix(".partial.mp3")
+            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+                            "-i", str(recording.path), "-f", "lavfi", "-i",
+                            f"anoisesrc=color=brown:amplitude=0.08:sample_rate=8000:"
+                            f"duration={recording.seconds + 1:.0f}:seed=11",
+                            "-filter_complex", HARDER_FILTER, "-ac", "1", "-c:a", "libmp3lame",
+                            "-b:a", "16k", str(partial)], check=True)
+            partial.replace(target)
+        recordings.append(Recording(target.name, target, recording.seconds,
+                                    recording.reference))
+    return Workload("harder", tuple(recordings))
+
+
 def load_workloads(names: Sequence[str], corpus: Path, cache: Path) -> list[Workload]:
     bedtime = folder_workload("bedtime", corpus / "bedtime")
     found = {"bedtime": lambda: bedtime,
              "readings": lambda: folder_workload("readings", corpus / "readings"),
              "hard": lambda: folder_workload("hard", corpus / "hard"),
+             "harder": lambda: harder_workload(folder_workload("readings", corpus / "readings"),
+                                               cache),
              "evening": lambda: evening_workload(bedtime, cache),
              "short": lambda: folder_workload("short", corpus, SHORT_EXCLUDED),
              "long": lambda: folder_workload("long", corpus / "longform")}
@@ -336,6 +364,7 @@ def run_variant(variant: str, models: Models, workload: Workload, root: Path) ->
         workload=workload.name, variant=variant, peer=peer, command=command,
         returncode=process.returncode, wall=wall, audio=workload.audio_seconds,
         wer=corpus_wer(workload, hypotheses), lost_run=max_lost_run(workload, hypotheses),
+        insertions=corpus_insertions(workload, hypotheses),
         rss_mb=peak_rss_mb(rss_file), first=first, missing=missing)
 
 
@@ -376,6 +405,18 @@ def corpus_wer(workload: Workload, hypotheses: dict[str, str]) -> float | None:
     return float(jiwer.wer([p[0] for p in pairs], [p[1] for p in pairs]))
 
 
+def corpus_insertions(workload: Workload, hypotheses: dict[str, str]) -> int | None:
+    """Words the tool wrote that nobody said (aligned to the references): hallucinations,
+    repeated words and fillers, apart from the WER they are part of."""
+    import jiwer
+
+    pairs = [(normalise(r.reference), normalise(hypotheses[r.name]) or "<empty>")
+             for r in workload.recordings if r.reference.strip()]
+    if not pairs:
+        return None
+    return jiwer.process_words([p[0] for p in pairs], [p[1] for p in pairs]).insertions
+
+
 def print_per_file(workload: Workload, hypotheses: dict[str, str]) -> None:
     """Each recording's WER and longest lost run (stderr): where a workload's total comes from."""
     if len(workload.recordings) > 8:
@@ -411,6 +452,7 @@ def combine(runs: list[Measurement]) -> Measurement:
         command=first.command, returncode=max(run.returncode for run in runs),
         wall=statistics.median([run.wall for run in runs]), audio=first.audio,
         wer=median([run.wer for run in runs]),
+        insertions=median([run.insertions for run in runs]),
         lost_run=max((run.lost_run for run in runs if run.lost_run is not None), default=None),
         rss_mb=median([run.rss_mb for run in runs]), first=median([run.first for run in runs]),
         missing=sorted({name for run in runs for name in run.missing}))
@@ -425,9 +467,9 @@ def markdown_table(workload: Workload, rows: list[Measurement], repeat: int) -> 
              f"{workload.audio_seconds / 60:.1f} min of audio"
              + (f", median of {repeat} runs" if repeat > 1 else ", one run"))
     lines = [title, "",
-             "| tool | wall s | throughput (audio s/s) | x fastest peer | WER % "
+             "| tool | wall s | throughput (audio s/s) | x fastest peer | WER % | insertions "
              "| longest lost run | peak RSS MB | first transcript s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     peers = [row.throughput for row in rows if row.peer and not row.returncode]
     fastest = max(peers, default=0.0)
     for row in rows:
@@ -437,7 +479,8 @@ def markdown_table(workload: Workload, rows: list[Measurement], repeat: int) -> 
         ratio = f"{row.throughput / fastest:.2f}x" if fastest else "n/a"
         wer = None if row.wer is None else 100 * row.wer
         lines.append(f"| {name} | {row.wall:.1f} | {row.throughput:.1f} | {ratio} | "
-                     f"{number(wer)} | {number(row.lost_run, 0)} | {number(row.rss_mb, 0)} | "
+                     f"{number(wer)} | {number(row.insertions, 0)} | {number(row.lost_run, 0)} | "
+                     f"{number(row.rss_mb, 0)} | "
                      f"{number(row.first)} |")
     for row in rows:
         if row.missing:
@@ -479,7 +522,8 @@ def benchmark(args: argparse.Namespace) -> int:
                     result = run_variant(variant, models, workload, root)
                     print(f"    wall {result.wall:.1f} s, {result.throughput:.1f} audio s/s, "
                           f"WER {number(None if result.wer is None else 100 * result.wer)} %, "
-                          f"lost run {result.lost_run}, peak RSS {number(result.rss_mb, 0)} MB",
+                          f"insertions {result.insertions}, lost run {result.lost_run}, "
+                          f"peak RSS {number(result.rss_mb, 0)} MB",
                           file=sys.stderr, flush=True)
                     runs.setdefault((workload.name, variant), []).append(result)
                     shutil.rmtree(root, ignore_errors=True)

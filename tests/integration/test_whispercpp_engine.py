@@ -121,8 +121,14 @@ def test_long_recording_word_error_rate_is_that_of_faster_whisper_within_noise(
     # noise (beam search in whisper.cpp is not even bit-reproducible), not by more. Measured:
     # 3.1 % for both (4 of 127 words: "concern", "wood cutters", "mentioning"); allowed: 4 more
     # words than faster-whisper, and never above 8 %, twice what tiny.en does on this speech.
+    # A fresh engine: whisper.cpp keeps one random generator per state (seeded once, when the
+    # model is loaded) for its temperature fallback, so what the shared engine decoded before
+    # changes the samples it draws here (measured: 3.1 % alone, 4.7 % after the module's other
+    # tests). A worker's engine has a history too; that noise is whisper.cpp's, documented in
+    # docs/whispercpp.md, and not what this test compares.
+    fresh = load_engine("whisper.cpp", _options(str(cpp_engine.model_path)))
     path, reference = long_recording
-    cpp_wer = word_error_rate(reference, transcribe_file(cpp_engine, str(path))["text"])
+    cpp_wer = word_error_rate(reference, transcribe_file(fresh, str(path))["text"])
     faster_wer = word_error_rate(reference, transcribe_file(faster_engine, str(path))["text"])
     assert cpp_wer <= faster_wer + 0.03, (cpp_wer, faster_wer)
     assert cpp_wer <= 0.08, cpp_wer
