@@ -5,7 +5,6 @@ SHA-256 checksum used without reading, and `run` end to end."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import uuid
@@ -17,12 +16,10 @@ from boto3.s3.transfer import TransferConfig
 
 from tests.support.cli import REPO, SAMPLES, cli_environment, run_cli
 from tests.support.counting_engine import read_calls
-from tests.unit.test_reorganisation import FORMATS, CrashingStorage, result_for
+from tests.support.reorganisation import CrashingStorage, DirectorRig
 from whisper_automation.catalog import read_catalog
-from whisper_automation.director import Plan, carry_out, make_plan
-from whisper_automation.messages import Job
 from whisper_automation.prune import find_orphans, prune
-from whisper_automation.records import Transcription, read_records, write_done
+from whisper_automation.records import read_records
 from whisper_automation.s3 import S3Storage
 from whisper_automation.settings import load_settings
 from whisper_automation.storage import Storage, StorageError
@@ -47,15 +44,14 @@ def bucket(s3, monkeypatch: pytest.MonkeyPatch, localstack) -> str:
     return name
 
 
-class Bucket:
-    """Recordings under in/, transcripts under out/, director + stand-in worker."""
+class Bucket(DirectorRig):
+    """Recordings under in/, transcripts under out/."""
 
     def __init__(self, s3, bucket: str) -> None:
+        super().__init__()
         self.s3, self.bucket = s3, bucket
-        self.source = S3Storage(f"s3://{bucket}/in")
+        self.source: Storage = S3Storage(f"s3://{bucket}/in")
         self.destination: Storage = S3Storage(f"s3://{bucket}/out")
-        self.transcribed: list[str] = []
-        self.model = "tiny.en"
 
     def put(self, key: str, data: bytes, **extra: object) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=f"in/{key}", Body=data, **extra)
@@ -64,28 +60,6 @@ class Bucket:
         self.s3.copy_object(Bucket=self.bucket, Key=f"in/{new}",
                             CopySource={"Bucket": self.bucket, "Key": f"in/{old}"})
         self.s3.delete_object(Bucket=self.bucket, Key=f"in/{old}")
-
-    def plan(self, **changes: object) -> Plan:
-        settings = dataclasses.replace(load_settings(environ={}), stable_seconds=0,
-                                       formats=FORMATS, model=self.model, **changes)
-        return make_plan(self.source, self.destination, settings)
-
-    def run(self, **changes: object) -> Plan:
-        plan = self.plan(**changes)
-        carry_out(self.destination, plan)
-        for job in plan.jobs:
-            self.transcribe(job)
-        return plan
-
-    def transcribe(self, job: Job) -> None:
-        data = self.source.read_bytes(job.key) or b""
-        self.transcribed.append(job.key)
-        write_done(self.destination, Transcription(
-            key=job.key, version=job.version, output_stem=job.output_stem,
-            result=result_for(f" {data.decode()} by {self.model}"), engine="faster-whisper",
-            model=self.model, options={}, transcribe_seconds=1.0, worker="w", started_at=1.0,
-            fingerprint=job.fingerprint or f"sha256:{hashlib.sha256(data).hexdigest()}"),
-            FORMATS)
 
     def transcripts(self) -> set[str]:
         return {key for key in self.destination.list_keys()

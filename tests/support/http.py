@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
+import threading
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -42,3 +45,20 @@ def answers(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+@contextlib.contextmanager
+def serving_page(library) -> Iterator[int]:
+    """The status page and audio endpoint for `library` on a free 127.0.0.1 port, in a thread;
+    yields the port and shuts the server down afterwards."""
+    from whisper_automation.status import Status
+    from whisper_automation.statuspage import make_server
+
+    server = make_server(Status, "127.0.0.1", 0, library)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

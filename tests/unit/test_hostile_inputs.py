@@ -10,14 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tests.support.http import request
+from tests.support.http import request, serving_page
 from whisper_automation import statuspage
 from whisper_automation.audio import NOT_MEDIA, declared_duration
 from whisper_automation.director import carry_out, make_plan
@@ -39,7 +38,7 @@ from whisper_automation.searchindex import SearchIndex
 from whisper_automation.settings import TUNING, Settings
 from whisper_automation.speech import AudioError
 from whisper_automation.status import Status, build_status
-from whisper_automation.statuspage import make_server, render_html
+from whisper_automation.statuspage import render_html
 from whisper_automation.storage import LocalStorage
 
 CLIP = Path(__file__).resolve().parents[1] / "data" / "cfb_06-first30s.mp3"
@@ -192,12 +191,8 @@ def page(source: LocalStorage, tmp_path: Path, monkeypatch) -> Iterator[int]:
     destination = LocalStorage(tmp_path / "out")
     library = Library(source, destination, SearchIndex.for_destination(destination.root),
                       EXTENSIONS)
-    server = make_server(Status, "127.0.0.1", 0, library)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving_page(library) as port:
+        yield port
 
 
 def test_the_audio_endpoint_answers_instead_of_dropping(page: int) -> None:

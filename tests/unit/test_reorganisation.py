@@ -5,75 +5,43 @@ writes what a worker writes, without an engine) run against real folders."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.support.faulty_storage import FaultyStorage
+from tests.support.reorganisation import FORMATS, CrashingStorage, DirectorRig
 from whisper_automation.catalog import read_catalog
-from whisper_automation.director import Plan, carry_out, make_plan
+from whisper_automation.director import carry_out
 from whisper_automation.fingerprint import fingerprint_file
 from whisper_automation.layout import STATE_DIR
-from whisper_automation.messages import Job
 from whisper_automation.prune import find_orphans, prune
-from whisper_automation.records import Transcription, read_records, write_done
+from whisper_automation.records import read_records
 from whisper_automation.reorganise import read_counts
-from whisper_automation.settings import Settings, load_settings
 from whisper_automation.storage import LocalStorage, Storage, StorageError
 
-FORMATS = ("txt", "srt")
 
-
-def result_for(text: str) -> dict:
-    return {"text": text, "language": "en", "duration": 2.0,
-            "segments": [{"id": 0, "start": 0.0, "end": 2.0, "text": text}]}
-
-
-class Library:
-    """A source tree, a destination, and runs of director + stand-in worker over them."""
+class Library(DirectorRig):
+    """A source tree and a destination folder."""
 
     def __init__(self, tmp_path: Path) -> None:
+        super().__init__()
         self.tmp = tmp_path
         self.src = tmp_path / "src"
         self.dst = tmp_path / "dst"
         self.src.mkdir()
         self.destination: Storage = LocalStorage(self.dst)
-        self.transcribed: list[str] = []
-        self.model = "tiny.en"
 
-    def settings(self, **changes: object) -> Settings:
-        return dataclasses.replace(load_settings(environ={}), stable_seconds=0,
-                                   formats=FORMATS, model=self.model, **changes)
+    @property
+    def source(self) -> Storage:  # follows `src`: a test may move the tree to a new root
+        return LocalStorage(self.src)
 
     def add(self, key: str, data: bytes | None = None) -> Path:
         path = self.src / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data if data is not None else f"bytes of {key}".encode())
         return path
-
-    def plan(self, **changes: object) -> Plan:
-        return make_plan(LocalStorage(self.src), self.destination, self.settings(**changes))
-
-    def run(self, **changes: object) -> Plan:
-        """Plan, carry out, and 'transcribe' every job as a worker would."""
-        plan = self.plan(**changes)
-        carry_out(self.destination, plan)
-        for job in plan.jobs:
-            self.transcribe(job)
-        return plan
-
-    def transcribe(self, job: Job) -> None:
-        path = self.src / job.key
-        self.transcribed.append(job.key)
-        write_done(self.destination, Transcription(
-            key=job.key, version=job.version, output_stem=job.output_stem,
-            result=result_for(f" {path.read_bytes().decode()} by {self.model}"),
-            engine="faster-whisper", model=self.model, options={}, transcribe_seconds=1.0,
-            worker="w", started_at=1.0,
-            fingerprint=job.fingerprint or fingerprint_file(path)), FORMATS)
 
     def transcripts(self) -> set[str]:
         return {str(path.relative_to(self.dst)) for path in self.dst.rglob("*")
@@ -225,26 +193,6 @@ def test_a_rename_that_keeps_the_stem_keeps_the_transcripts(library: Library) ->
     assert plan.reorganised.counts["moved"] == 1
     assert {"a.txt", "a.srt"} <= library.transcripts()
     assert library.done_keys() == {"a.wav", "b.mp3", "talks/one.mp3", "talks/two.mp3"}
-
-
-class CrashingStorage(FaultyStorage):
-    """Fails the n-th call of one method, once."""
-
-    def __init__(self, inner: Storage, method: str, nth: int) -> None:
-        super().__init__(inner)
-        self.method, self.nth = method, nth
-
-    def __getattr__(self, method: str):
-        call = super().__getattr__(method)
-        if method != self.method:
-            return call
-
-        def crashing(*args, **kwargs):
-            if self.calls[method] + 1 == self.nth:
-                self.calls[method] += 1
-                raise StorageError("injected crash", retryable=False)
-            return call(*args, **kwargs)
-        return crashing
 
 
 @pytest.mark.parametrize("method,nth", [

@@ -4,19 +4,16 @@ and it answers bad requests with a clear status rather than an exception."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.done_records import finish
-from tests.support.http import request
+from tests.support.http import request, serving_page
 from whisper_automation import library as library_module
 from whisper_automation.library import Library
 from whisper_automation.searchindex import SearchIndex
-from whisper_automation.status import Status
-from whisper_automation.statuspage import make_server
 from whisper_automation.storage import LocalStorage
 
 
@@ -35,12 +32,8 @@ def page(folders, monkeypatch) -> Iterator[int]:
     source, destination = folders
     library = Library(source, destination, SearchIndex.for_destination(destination.root),
                       ("mp3",))
-    server = make_server(Status, "127.0.0.1", 0, library)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving_page(library) as port:
+        yield port
 
 
 def api(port: int, path: str) -> tuple[int, object]:
