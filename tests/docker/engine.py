@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SOCKET = "unix:///var/run/docker.sock"
+PIDFILE = Path("/var/run/docker.pid")  # dockerd's own; it refuses to start while it exists
 START_TIMEOUT = 120
 STOP_TIMEOUT = 60
 
@@ -27,14 +28,18 @@ class EngineUnavailable(RuntimeError):
 
 @dataclass
 class Engine:
-    process: subprocess.Popen | None  # the dockerd started here; None: one was already running
+    process: subprocess.Popen | None  # the dockerd started here; None: not started by us
     log: Path | None = None
+    adopted_pid: int | None = None  # a dockerd our apt install's service started: ours to stop
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+        return self.process.pid if self.process else self.adopted_pid
 
     def stop(self) -> None:
+        if self.adopted_pid is not None:
+            stop_pid(self.adopted_pid)
+            return
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()  # SIGTERM: dockerd stops its containers and its containerd
@@ -43,6 +48,57 @@ class Engine:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)  # its own session: dockerd, containerd
             self.process.wait(timeout=30)
+
+
+def stop_pid(pid: int) -> None:
+    """SIGTERM to a dockerd that is not our child, then wait for it to go."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline and alive(pid):
+        time.sleep(0.5)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_daemon_pid(pidfile: Path = PIDFILE, proc: Path = Path("/proc")) -> int | None:
+    """A dockerd that runs: the one in its pid file, else any process named dockerd (one just
+    launched writes its pid file a moment later). A stale pid file is removed: dockerd refuses to
+    start while it exists ("pid file found, ensure docker is not running")."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        pid = None
+    if pid is not None and alive(pid):
+        return pid
+    pidfile.unlink(missing_ok=True)
+    for comm in proc.glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "dockerd":
+                return int(comm.parent.name)
+        except OSError:  # it ended while we looked
+            continue
+    return None
+
+
+def wait_until_answers(pid: int) -> bool:
+    """Whether the dockerd with this pid (starting up) answers before START_TIMEOUT."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and alive(pid):
+        if answers(timeout=10):
+            return True
+        time.sleep(1)
+    return False
 
 
 def answers(timeout: float = 30) -> bool:
@@ -82,10 +138,20 @@ def start_engine(workdir: Path) -> Engine:
     if reason:
         raise EngineUnavailable(f"`docker info` fails and this machine cannot start an engine "
                                 f"itself ({reason})")
+    installed_here = False
     if not shutil.which("dockerd"):
         apt_install("docker.io")
-        if answers():  # the package's own service started one: use it, it is not ours to stop
-            return Engine(process=None)
+        installed_here = True
+    # Race: the package's init script starts a dockerd in the background, which takes seconds
+    # to answer; a second dockerd started meanwhile exits on its pid file. Wait for that one.
+    pid = running_daemon_pid()
+    if pid is not None:
+        if wait_until_answers(pid):
+            return Engine(process=None, adopted_pid=pid if installed_here else None)
+        if alive(pid):
+            raise EngineUnavailable(f"a dockerd (pid {pid}) runs but does not answer "
+                                    f"`docker info` within {START_TIMEOUT} s")
+        running_daemon_pid()  # it died starting: remove its pid file, start our own
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "dockerd.log"
     with log.open("ab") as output:
