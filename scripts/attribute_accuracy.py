@@ -144,7 +144,7 @@ def run_peer(model, path: Path, beam: int, language: str | None
 
 
 def run_project(engine, path: Path, options: dict) -> tuple[list[dict], list[float], str]:
-    from whisper_automation import pipeline, windows
+    from whisper_automation.transcription import pipeline, windows
 
     engine.options = dataclasses.replace(engine.base_options, **options)
     seams: list[float] = []
@@ -201,8 +201,8 @@ def main() -> int:
     parse.add_argument("--language", default="en", help="a code, or 'detect'")
     args = parse.parse_args()
 
-    from whisper_automation.engines.base import EngineOptions
-    from whisper_automation.engines.faster import FasterWhisperEngine
+    from whisper_automation.transcription.engines.base import EngineOptions
+    from whisper_automation.transcription.engines.faster import FasterWhisperEngine
 
     language = None if args.language == "detect" else args.language
     base = EngineOptions(model=args.model, language=language, compute_type="int8", beam_size=5,

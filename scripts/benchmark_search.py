@@ -30,11 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from whisper_automation.layout import Version
-from whisper_automation.records import Transcription, latest_done, write_done
-from whisper_automation.searchindex import SearchIndex
-from whisper_automation.searchquery import to_fts_query
-from whisper_automation.storage import LocalStorage
+from whisper_automation.storage.base import LocalStorage
+from whisper_automation.storage.layout import Version
+from whisper_automation.storage.records import Transcription, latest_done, write_done
+from whisper_automation.web.searchindex import SearchIndex
+from whisper_automation.web.searchquery import to_fts_query
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "shi", "vo", "en", "dra", "pel", "gor", "ith",
              "un", "bas", "tre", "wy", "zo", "quen", "al"]

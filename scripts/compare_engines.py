@@ -30,8 +30,8 @@ VARIANTS = ("faster-whisper:5", "whisper.cpp:5", "faster-whisper:1", "whisper.cp
 
 
 def child(engine_name: str, beam: int, threads: int, path: str) -> None:
-    from whisper_automation.engines import EngineOptions, load_engine
-    from whisper_automation.pipeline import transcribe_file
+    from whisper_automation.transcription.engines import EngineOptions, load_engine
+    from whisper_automation.transcription.pipeline import transcribe_file
 
     started = time.perf_counter()
     engine = load_engine(engine_name, EngineOptions(

@@ -110,7 +110,8 @@ def test_director_image_needs_no_engine_pyav_or_torch() -> None:
             "for name in ('av', 'faster_whisper', 'ctranslate2', 'torch', 'whisper', 'tqdm',"
             " 'moto', 'numpy'):\n"
             "    sys.modules[name] = None\n"
-            "from whisper_automation import cli, director, status\n"
+            "from whisper_automation import cli\n"
+            "from whisper_automation.jobs import director, status\n"
             "from whisper_automation.cli import main\n"
             "main(['director', '--help'], standalone_mode=False)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

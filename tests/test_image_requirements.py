@@ -21,14 +21,17 @@ BASE_IMAGE = {"pip", "setuptools", "wheel"}
 # The modules each image's commands load, and the work they do without a model.
 # worker image: `worker` and the status page (`status --serve`: search, audio, collections).
 # director image: `director` (plans, moves, renders missing formats from done records).
+PACKAGE = REPO / "src"
 WORKER_MODULES = sorted(
-    f"whisper_automation.{path.stem}"
-    for path in (REPO / "src/whisper_automation").glob("*.py")
-    if path.stem not in ("__main__", "embedded", "runner"))  # `run`: the test venv's moto
-WORKER_MODULES += ["whisper_automation.engines.faster", "whisper_automation.engines.models"]
-DIRECTOR_MODULES = ["whisper_automation.cli", "whisper_automation.director",
-                    "whisper_automation.status", "whisper_automation.reorganise",
-                    "whisper_automation.writers"]
+    ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+    for path in (PACKAGE / "whisper_automation").rglob("*.py")
+    if path.stem not in ("__main__", "__init__", "embedded", "runner")  # `run`: the test's moto
+    and "engines" not in path.parts)  # each image has its own engine
+WORKER_MODULES += ["whisper_automation.transcription.engines.faster",
+                   "whisper_automation.transcription.engines.models"]
+DIRECTOR_MODULES = ["whisper_automation.cli", "whisper_automation.jobs.director",
+                    "whisper_automation.jobs.status", "whisper_automation.jobs.reorganise",
+                    "whisper_automation.transcription.writers"]
 
 EXERCISE = """
 import importlib, importlib.abc, importlib.metadata, json, re, sys
@@ -51,9 +54,9 @@ class OutsideTheImage(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, OutsideTheImage())
 for module in modules:
     importlib.import_module(module)
-from whisper_automation.prose import RecordingInfo
+from whisper_automation.transcription.prose import RecordingInfo
 from whisper_automation.settings import FORMATS
-from whisper_automation.writers import render
+from whisper_automation.transcription.writers import render
 
 result = {"text": "Ask not.", "language": "en", "duration": 2.0,
           "segments": [{"start": 0.0, "end": 2.0, "text": " Ask not."}]}
@@ -90,7 +93,8 @@ def exercise(requirements: str, modules: list[str]) -> subprocess.CompletedProce
 
 @pytest.mark.parametrize("requirements,modules", [
     ("requirements-faster-whisper.txt", WORKER_MODULES),
-    ("requirements-whispercpp.txt", [*WORKER_MODULES, "whisper_automation.engines.whispercpp"]),
+    ("requirements-whispercpp.txt",
+     [*WORKER_MODULES, "whisper_automation.transcription.engines.whispercpp"]),
     ("requirements-openai-whisper.txt", WORKER_MODULES),
     ("requirements-director.txt", DIRECTOR_MODULES),
 ], ids=["worker-faster-whisper", "worker-whispercpp", "worker-openai-whisper", "director"])
@@ -102,7 +106,7 @@ def test_every_package_an_images_commands_import_is_on_its_pinned_list(
 
 def test_a_package_missing_from_a_list_is_found() -> None:
     # The check itself can fail: the director's list cannot load the search (jellyfish).
-    result = exercise("requirements-director.txt", ["whisper_automation.searchindex"])
+    result = exercise("requirements-director.txt", ["whisper_automation.web.searchindex"])
     assert result.returncode != 0 and "jellyfish" in result.stderr
 
 

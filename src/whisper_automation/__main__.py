@@ -1,3 +1,3 @@
-from .cli import main
+from whisper_automation.cli import main
 
 main()

@@ -16,7 +16,13 @@ from typing import Any
 import click
 from dotenv import find_dotenv, load_dotenv
 
-from .settings import SettingError, Settings, field_by_name, load_settings, markdown_table
+from whisper_automation.settings import (
+    SettingError,
+    Settings,
+    field_by_name,
+    load_settings,
+    markdown_table,
+)
 
 LOGGING = ("log_level", "log_format")
 QUEUE = ("queue_name", "sqs_endpoint_url", "endpoint_url", "region")
@@ -61,7 +67,7 @@ def _parse_option(context: click.Context, parameter: click.Parameter, raw: str |
 
 
 def build_settings(options: dict[str, Any]) -> Settings:
-    from .logs import setup_logging
+    from whisper_automation.logs import setup_logging
 
     try:
         settings = load_settings(options)
@@ -87,7 +93,7 @@ def main() -> None:
 @setting_options(RUN_OPTIONS)
 def run(source: str | None, destination: str | None, retry_failed: bool, **options: Any) -> None:
     """Transcribe SOURCE into DESTINATION on this machine (embedded queue, N workers)."""
-    from .runner import run_pipeline
+    from whisper_automation.jobs.runner import run_pipeline
 
     settings = build_settings(dict(options, source=source, destination=destination))
     _require_folders(settings)
@@ -106,8 +112,14 @@ def estimate(source: str | None, models: str, **options: Any) -> None:
     """How long SOURCE (a folder or s3://bucket/prefix) would take: its audio totalled from the
     recordings' headers, then each model available here timed on a minute of bundled speech on
     each device (CPU, GPU), with the accuracy measured in docs/benchmarks.md."""
-    from .estimate import audio_line, available_models, estimates, source_audio, table
-    from .storage import open_storage
+    from whisper_automation.jobs.estimate import (
+        audio_line,
+        available_models,
+        estimates,
+        source_audio,
+        table,
+    )
+    from whisper_automation.storage.base import open_storage
 
     settings = build_settings(dict(options, source=source))
     if not settings.source:
@@ -133,7 +145,7 @@ def estimate(source: str | None, models: str, **options: Any) -> None:
 def director(source: str | None, destination: str | None, retry_failed: bool, watch: bool,
              **options: Any) -> None:
     """Create the queues, diff SOURCE against DESTINATION and queue every missing file."""
-    from .director import run_director, watch_director
+    from whisper_automation.jobs.director import run_director, watch_director
 
     settings = build_settings(dict(options, source=source, destination=destination))
     _require_folders(settings)
@@ -155,10 +167,10 @@ def director(source: str | None, destination: str | None, retry_failed: bool, wa
 @setting_options(WORKER_OPTIONS)
 def worker(**options: Any) -> None:
     """Take files from the queue and transcribe them until the queue stays empty."""
-    from .devices import DeviceUnavailable
-    from .engines.models import ModelUnavailable
-    from .lifecycle import ShutdownGuard
-    from .worker import QueueUnavailable, run_worker
+    from whisper_automation.jobs.devices import DeviceUnavailable
+    from whisper_automation.jobs.lifecycle import ShutdownGuard
+    from whisper_automation.jobs.worker import QueueUnavailable, run_worker
+    from whisper_automation.transcription.engines.models import ModelUnavailable
 
     settings = build_settings(options)
     _require_folders(settings)
@@ -186,8 +198,8 @@ def status(source: str | None, destination: str | None, as_json: bool, watch: bo
            interval: float, serve: bool, host: str, port: int, **options: Any) -> None:
     """Show recordings done, to do and failed, the queue, the live workers, throughput and an
     ETA. Read-only: it never receives or changes a queued message."""
-    from .status import collect_status
-    from .storage import open_storage
+    from whisper_automation.jobs.status import collect_status
+    from whisper_automation.storage.base import open_storage
 
     settings = build_settings(dict(options, source=source, destination=destination))
     _require_folders(settings)
@@ -197,9 +209,9 @@ def status(source: str | None, destination: str | None, as_json: bool, watch: bo
         return collect_status(settings, durations)
 
     if serve:
-        from .library import Library
-        from .searchindex import SearchIndex
-        from .statuspage import make_server
+        from whisper_automation.web.library import Library
+        from whisper_automation.web.searchindex import SearchIndex
+        from whisper_automation.web.statuspage import make_server
 
         library = Library(open_storage(settings.source), open_storage(settings.destination),
                           SearchIndex.for_destination(settings.destination), settings.extensions,
@@ -239,9 +251,9 @@ def prune(source: str | None, destination: str | None, yes: bool, **options: Any
     """Remove the transcripts and records of recordings gone from SOURCE (orphans, as `status`
     lists them). Shows what it would remove unless --yes is given. Run the director first:
     recordings that were moved or renamed are then no orphans, their transcripts follow them."""
-    from .prune import find_orphans
-    from .prune import prune as remove_orphans
-    from .storage import open_storage
+    from whisper_automation.storage.base import open_storage
+    from whisper_automation.storage.prune import find_orphans
+    from whisper_automation.storage.prune import prune as remove_orphans
 
     settings = build_settings(dict(options, source=source, destination=destination))
     _require_folders(settings)
@@ -279,7 +291,8 @@ def search(destination: str, query: str, as_json: bool, limit: int, folder: str,
     one searched for (a misheard name), unless --sounds-like false."""
     import json
 
-    from .searchindex import (
+    from whisper_automation.storage.base import open_storage
+    from whisper_automation.web.searchindex import (
         Filters,
         HitKind,
         SearchIndex,
@@ -287,7 +300,6 @@ def search(destination: str, query: str, as_json: bool, limit: int, folder: str,
         folder_prefix,
         format_clock,
     )
-    from .storage import open_storage
 
     settings = build_settings({"sounds_like": sounds_like})
 
@@ -311,7 +323,7 @@ def search(destination: str, query: str, as_json: bool, limit: int, folder: str,
         return
     if not hits:
         click.echo(f"no matches for {query!r}", err=True)
-    from .layout import printable
+    from whisper_automation.storage.layout import printable
 
     for hit in hits:  # names and text escaped: a newline in a name must not forge a hit
         sounds_like_mark = "  ~ sounds like:" if hit.kind is HitKind.SOUNDS_LIKE else ""
@@ -332,8 +344,13 @@ def collect(destination: str, folder: str, output: Path | None, formats: str,
     """Gather the transcripts of FOLDER (a folder of DESTINATION, with its subfolders; empty =
     all) into one document in name order, each recording a chapter: Markdown and DOCX, read
     from the done records (nothing is transcribed again)."""
-    from .collection import COLLECTION_FORMATS, collection_title, gather, write_collection
-    from .storage import open_storage
+    from whisper_automation.storage.base import open_storage
+    from whisper_automation.web.collection import (
+        COLLECTION_FORMATS,
+        collection_title,
+        gather,
+        write_collection,
+    )
 
     chosen = [name.strip().lower() for name in formats.split(",") if name.strip()]
     if not chosen or any(name not in COLLECTION_FORMATS for name in chosen):
@@ -366,8 +383,8 @@ def show_settings(markdown: bool) -> None:
 def store_errors_reported() -> Iterator[None]:
     """A source, destination or queue that cannot be used ends the command with its reason, not
     a traceback."""
-    from .queue import QueueError
-    from .storage import StorageError
+    from whisper_automation.jobs.queue import QueueError
+    from whisper_automation.storage.base import StorageError
 
     try:
         yield
@@ -378,7 +395,7 @@ def store_errors_reported() -> Iterator[None]:
 @contextmanager
 def device_errors_reported() -> Iterator[None]:
     """A GPU asked for and not usable ends the command with what is missing."""
-    from .devices import DeviceUnavailable
+    from whisper_automation.jobs.devices import DeviceUnavailable
 
     try:
         yield

@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 
-from .layout import printable
+from whisper_automation.storage.layout import printable
 
 NOISY_LIBRARIES = ("botocore", "boto3", "urllib3", "faster_whisper", "werkzeug", "moto",
                    "numba", "ctranslate2", "httpx", "huggingface_hub")

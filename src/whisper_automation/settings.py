@@ -145,7 +145,9 @@ def _auto_or_count(raw: str) -> int:
 def _device(raw: str) -> str:
     """auto, cpu, cuda or cuda:N (devices.Device parses it; kept a string so the table's values
     stay plain)."""
-    from .devices import parse_device  # devices imports nothing heavy at module level
+    from whisper_automation.jobs.devices import (
+        parse_device,  # devices imports nothing heavy at module level
+    )
 
     return str(parse_device(raw))
 

@@ -58,9 +58,9 @@ print(json.dumps({"found": found, "unresolved": unresolved, "loads": loads,
                   "gpus": ctranslate2.get_cuda_device_count()}))
 """
 
-FORCED_CUDA = ("from whisper_automation.devices import resolve_device\n"
+FORCED_CUDA = ("from whisper_automation.jobs.devices import resolve_device\n"
                "resolve_device('faster-whisper', 'cuda', 'auto')\n")
-AUTO = ("from whisper_automation.devices import resolve_device\n"
+AUTO = ("from whisper_automation.jobs.devices import resolve_device\n"
         "device, compute = resolve_device('faster-whisper', 'auto', 'auto')\n"
         "print(device, compute)\n")
 

@@ -64,8 +64,9 @@ def test_model_dir_bakes_a_host_model_folder_into_the_worker_image(
 # The project's own engine inside the image, on a mounted sample: whisper.cpp through the same
 # pipeline (VAD, windows, recovery) that the worker runs.
 TRANSCRIBE_WITH_WHISPER_CPP = (
-    "import sys; from whisper_automation.engines.base import EngineOptions, load_engine; "
-    "from whisper_automation.pipeline import transcribe_file; "
+    "import sys; "
+    "from whisper_automation.transcription.engines.base import EngineOptions, load_engine; "
+    "from whisper_automation.transcription.pipeline import transcribe_file; "
     "options = EngineOptions(model='/models/current', language='en', compute_type='int8', "
     "beam_size=1, vad=True, threads=1); "
     "print(transcribe_file(load_engine('whisper.cpp', options), sys.argv[1])['text'])")

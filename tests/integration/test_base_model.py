@@ -11,9 +11,9 @@ from whisper.normalizers import BasicTextNormalizer
 
 from tests.support.audio import JFK
 from tests.support.wer import references, word_error_rate
-from whisper_automation.engines import EngineOptions, load_engine
-from whisper_automation.engines.models import SPLIT_MODEL_BYTES, offline_split_model
-from whisper_automation.pipeline import transcribe_file
+from whisper_automation.transcription.engines import EngineOptions, load_engine
+from whisper_automation.transcription.engines.models import SPLIT_MODEL_BYTES, offline_split_model
+from whisper_automation.transcription.pipeline import transcribe_file
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parent.parent / "data"

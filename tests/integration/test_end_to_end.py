@@ -163,9 +163,10 @@ def test_faster_whisper_worker_never_imports_torch(tiny_model_dir: Path) -> None
     jfk = Path(__file__).resolve().parents[2] / "samples/speeches/jfk.flac"
     code = (
         "import sys\n"
-        "from whisper_automation import worker, runner, cli\n"
-        "from whisper_automation.engines import EngineOptions, load_engine\n"
-        "from whisper_automation.pipeline import transcribe_file\n"
+        "from whisper_automation import cli\n"
+        "from whisper_automation.jobs import runner, worker\n"
+        "from whisper_automation.transcription.engines import EngineOptions, load_engine\n"
+        "from whisper_automation.transcription.pipeline import transcribe_file\n"
         "engine = load_engine('faster-whisper', EngineOptions('tiny.en', None, 'int8', 1,"
         " True, 2))\n"
         f"text = transcribe_file(engine, {str(jfk)!r})['text']\n"

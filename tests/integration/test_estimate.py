@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import pytest
 
 from tests.support.cli import SAMPLES
-from whisper_automation import runner
+from whisper_automation.jobs import runner
+from whisper_automation.jobs.sizing import Layout
 from whisper_automation.settings import TUNING, load_settings
-from whisper_automation.sizing import Layout
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from faster_whisper import WhisperModel
 from faster_whisper.audio import decode_audio
 
 from tests.support.audio import SAMPLES
-from whisper_automation.engines.faster import ClipByClipEncoderModel
-from whisper_automation.engines.models import resolve_faster_whisper_model
+from whisper_automation.transcription.engines.faster import ClipByClipEncoderModel
+from whisper_automation.transcription.engines.models import resolve_faster_whisper_model
 
 pytestmark = pytest.mark.integration
 CLIP_SAMPLES = 30 * 16000
@@ -39,8 +39,8 @@ def test_clip_by_clip_encoding_gives_the_batched_encoders_output() -> None:
 def test_a_window_of_one_clip_is_decoded_by_the_sequential_decoder() -> None:
     # Batching one clip buys nothing, and the sequential decoder (timestamps, context, fallback)
     # is whisper-ctranslate2's: the batched engine must give it exactly the sequential output.
-    from whisper_automation.engines import EngineOptions, load_engine
-    from whisper_automation.speech import Speech
+    from whisper_automation.transcription.engines import EngineOptions, load_engine
+    from whisper_automation.transcription.speech import Speech
 
     audio = decode_audio(str(SAMPLES / "speeches/jfk.flac"))
     speech = Speech(audio, [(0.0, audio.size / 16000)])

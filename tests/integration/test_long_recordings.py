@@ -13,9 +13,9 @@ import pytest
 
 from tests.support.audio import SAMPLES, join_with_pauses, samples_of, write_wav
 from tests.support.wer import longest_lost_run, normalise, references, word_error_rate
-from whisper_automation.engines import EngineOptions, load_engine
-from whisper_automation.pipeline import transcribe_file
-from whisper_automation.speech import SAMPLE_RATE
+from whisper_automation.transcription.engines import EngineOptions, load_engine
+from whisper_automation.transcription.pipeline import transcribe_file
+from whisper_automation.transcription.speech import SAMPLE_RATE
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -24,8 +24,8 @@ LJ_CLIPS = sorted((SAMPLES / "lj-speech/chapter-1").iterdir())
 
 PEAK_RSS = """
 import json, resource, sys
-from whisper_automation.engines import EngineOptions, load_engine
-from whisper_automation.pipeline import transcribe_file
+from whisper_automation.transcription.engines import EngineOptions, load_engine
+from whisper_automation.transcription.pipeline import transcribe_file
 engine = load_engine("faster-whisper", EngineOptions("tiny.en", "en", "int8", 5, True, 2,
                                                      window_seconds=float(sys.argv[2])))
 loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

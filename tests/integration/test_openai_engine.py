@@ -8,8 +8,8 @@ import pytest
 
 from tests.support.cli import SAMPLES, cli_environment, run_cli
 from tests.support.wer import references, word_error_rate
-from whisper_automation.engines import EngineOptions, load_engine
-from whisper_automation.pipeline import transcribe_file
+from whisper_automation.transcription.engines import EngineOptions, load_engine
+from whisper_automation.transcription.pipeline import transcribe_file
 
 pytestmark = pytest.mark.integration
 JFK = SAMPLES / "speeches/jfk.flac"

@@ -17,12 +17,12 @@ from boto3.s3.transfer import TransferConfig
 from tests.support.cli import REPO, SAMPLES, cli_environment, run_cli
 from tests.support.counting_engine import read_calls
 from tests.support.reorganisation import CrashingStorage, DirectorRig
-from whisper_automation.catalog import read_catalog
-from whisper_automation.prune import find_orphans, prune
-from whisper_automation.records import read_records
-from whisper_automation.s3 import S3Storage
 from whisper_automation.settings import load_settings
-from whisper_automation.storage import Storage, StorageError
+from whisper_automation.storage.base import Storage, StorageError
+from whisper_automation.storage.catalog import read_catalog
+from whisper_automation.storage.prune import find_orphans, prune
+from whisper_automation.storage.records import read_records
+from whisper_automation.storage.s3 import S3Storage
 
 pytestmark = pytest.mark.integration
 

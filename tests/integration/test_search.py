@@ -25,10 +25,10 @@ from tests.support.cli import REPO, SAMPLES, cli_environment, run_cli
 from tests.support.http import answers, free_port, request
 from tests.support.require import require
 from tests.support.stack import wait_for
-from whisper_automation.records import latest_done, read_done
-from whisper_automation.searchindex import format_clock
-from whisper_automation.statuspage import REFRESH_SECONDS
-from whisper_automation.storage import LocalStorage
+from whisper_automation.storage.base import LocalStorage
+from whisper_automation.storage.records import latest_done, read_done
+from whisper_automation.web.searchindex import format_clock
+from whisper_automation.web.statuspage import REFRESH_SECONDS
 
 pytestmark = pytest.mark.integration
 

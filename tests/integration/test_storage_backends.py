@@ -13,9 +13,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from whisper_automation.layout import UnsafeKey
-from whisper_automation.s3 import S3Storage
-from whisper_automation.storage import LocalStorage, Storage, StorageError
+from whisper_automation.storage.base import LocalStorage, Storage, StorageError
+from whisper_automation.storage.layout import UnsafeKey
+from whisper_automation.storage.s3 import S3Storage
 
 pytestmark = pytest.mark.integration
 

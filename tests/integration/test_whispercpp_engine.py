@@ -15,10 +15,10 @@ from tests.support.cli import SAMPLES, cli_environment, run_cli
 from tests.support.model_files import read_ggml
 from tests.support.require import require
 from tests.support.wer import references, word_error_rate
-from whisper_automation.engines import EngineOptions, load_engine
-from whisper_automation.engines.ggml import convert
-from whisper_automation.pipeline import transcribe_file
-from whisper_automation.speech import AudioError, Speech
+from whisper_automation.transcription.engines import EngineOptions, load_engine
+from whisper_automation.transcription.engines.ggml import convert
+from whisper_automation.transcription.pipeline import transcribe_file
+from whisper_automation.transcription.speech import AudioError, Speech
 
 pytestmark = pytest.mark.integration
 JFK = SAMPLES / "speeches/jfk.flac"
@@ -191,5 +191,5 @@ def test_run_with_a_model_it_cannot_find_offline_says_what_to_do(tmp_path: Path)
                      "whisper.cpp", "--model", "small", env=env)
     assert result.returncode != 0
     assert "not available offline" in result.stderr
-    assert "python -m whisper_automation.engines.ggml" in result.stderr
+    assert "python -m whisper_automation.transcription.engines.ggml" in result.stderr
     assert not (tmp_path / "cache").exists()

@@ -30,11 +30,11 @@ import pytest
 from tests.support.cli import SAMPLES
 from tests.support.privileges import obeying_file_modes
 from tests.support.stack import LAYOUT_DIR, SHORT_CLIPS, Stack, outcome, wait_for
-from whisper_automation.engines import EngineOptions, load_engine
-from whisper_automation.layout import Version
-from whisper_automation.records import write_failure
-from whisper_automation.speech import Speech, Transcript
-from whisper_automation.storage import LocalStorage
+from whisper_automation.storage.base import LocalStorage
+from whisper_automation.storage.layout import Version
+from whisper_automation.storage.records import write_failure
+from whisper_automation.transcription.engines import EngineOptions, load_engine
+from whisper_automation.transcription.speech import Speech, Transcript
 
 pytestmark = pytest.mark.integration
 

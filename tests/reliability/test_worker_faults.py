@@ -195,7 +195,7 @@ def test_sigterm_releases_the_message_and_the_next_worker_takes_it(
 
 GUARD_PROGRAM = """
 import logging, sys, time
-from whisper_automation.lifecycle import ShutdownGuard
+from whisper_automation.jobs.lifecycle import ShutdownGuard
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
 ShutdownGuard().install()
 print("ready", flush=True)

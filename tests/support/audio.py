@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from whisper_automation.audio import stream_samples
-from whisper_automation.speech import SAMPLE_RATE
+from whisper_automation.transcription.audio import stream_samples
+from whisper_automation.transcription.speech import SAMPLE_RATE
 
 SAMPLES = Path(__file__).resolve().parent.parent.parent / "samples"
 JFK = SAMPLES / "speeches/jfk.flac"

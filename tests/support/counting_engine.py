@@ -22,18 +22,18 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from whisper_automation.engines.base import EngineOptions, load_engine
+from whisper_automation.transcription.engines.base import EngineOptions, load_engine
 
 # tests/support/stack.py, a pytest plugin, imports this module: the pipeline (numpy, the VAD)
 # is imported only in a process that loads this engine.
 if TYPE_CHECKING:
-    from whisper_automation.speech import Speech, Transcript
+    from whisper_automation.transcription.speech import Speech, Transcript
 
 
 def announce_files_to_engines() -> None:
     """Wrap pipeline.transcribe_file (once per process) so that an engine with a
     `before_file(path)` hears of each recording before its windows are transcribed."""
-    from whisper_automation import pipeline
+    from whisper_automation.transcription import pipeline
 
     transcribe_file: Callable[..., dict] = pipeline.transcribe_file
     if getattr(transcribe_file, "announces_files", False):

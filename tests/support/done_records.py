@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from whisper_automation.layout import Version
-from whisper_automation.records import Transcription, write_done
-from whisper_automation.storage import Storage
+from whisper_automation.storage.base import Storage
+from whisper_automation.storage.layout import Version
+from whisper_automation.storage.records import Transcription, write_done
 
 
 def finish(destination: Storage, key: str, segments: list[tuple[float, float, str]],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from whisper_automation.storage import Storage, StorageError
+from whisper_automation.storage.base import Storage, StorageError
 
 
 class FaultyStorage:

@@ -51,8 +51,8 @@ def answers(url: str) -> bool:
 def serving_page(library) -> Iterator[int]:
     """The status page and audio endpoint for `library` on a free 127.0.0.1 port, in a thread;
     yields the port and shuts the server down afterwards."""
-    from whisper_automation.status import Status
-    from whisper_automation.statuspage import make_server
+    from whisper_automation.jobs.status import Status
+    from whisper_automation.web.statuspage import make_server
 
     server = make_server(Status, "127.0.0.1", 0, library)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

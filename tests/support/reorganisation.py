@@ -8,12 +8,12 @@ import dataclasses
 import hashlib
 
 from tests.support.faulty_storage import FaultyStorage
-from whisper_automation.director import Plan, carry_out, make_plan
-from whisper_automation.fingerprint import fingerprint_hex
-from whisper_automation.messages import Job
-from whisper_automation.records import Transcription, write_done
+from whisper_automation.jobs.director import Plan, carry_out, make_plan
+from whisper_automation.jobs.messages import Job
 from whisper_automation.settings import Settings, load_settings
-from whisper_automation.storage import Storage, StorageError
+from whisper_automation.storage.base import Storage, StorageError
+from whisper_automation.storage.fingerprint import fingerprint_hex
+from whisper_automation.storage.records import Transcription, write_done
 
 FORMATS = ("txt", "srt")
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from whisper_automation.errors import Failure
-from whisper_automation.storage import Storage
+from whisper_automation.storage.base import Storage
 
 EXTENSIONS = ("wav", "mp3")
 

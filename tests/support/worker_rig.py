@@ -7,17 +7,17 @@ import wave
 from pathlib import Path
 
 from tests.support.faulty_storage import FaultyStorage
-from whisper_automation import layout
-from whisper_automation.layout import FAILED, Version
-from whisper_automation.lifecycle import ShutdownGuard
-from whisper_automation.messages import Job
-from whisper_automation.presence import Presence
-from whisper_automation.queue import Message, WorkQueue
-from whisper_automation.records import read_record
+from whisper_automation.jobs.lifecycle import ShutdownGuard
+from whisper_automation.jobs.messages import Job
+from whisper_automation.jobs.presence import Presence
+from whisper_automation.jobs.queue import Message, WorkQueue
+from whisper_automation.jobs.worker import Outcome, WorkerContext, handle
+from whisper_automation.jobs.write_errors import WriteErrorReporter
 from whisper_automation.settings import Settings
-from whisper_automation.storage import LocalStorage
-from whisper_automation.worker import Outcome, WorkerContext, handle
-from whisper_automation.write_errors import WriteErrorReporter
+from whisper_automation.storage import layout
+from whisper_automation.storage.base import LocalStorage
+from whisper_automation.storage.layout import FAILED, Version
+from whisper_automation.storage.records import read_record
 
 
 def write_wav(path: Path, seconds: float = 0.2) -> Path:

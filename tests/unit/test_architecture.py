@@ -14,7 +14,8 @@ PACKAGE = Path(whisper_automation.__file__).resolve().parent
 NAME = PACKAGE.name
 # The transcription path's modules below the engines: an engine may import them, never the
 # reverse (the worker hands the pipeline an engine; the pipeline only calls transcribe_speech).
-BELOW_THE_ENGINES = ("pipeline", "windows", "speech", "audio", "coverage", "errors")
+BELOW_THE_ENGINES = ("transcription.pipeline", "transcription.windows", "transcription.speech",
+                     "transcription.audio", "transcription.coverage", "errors")
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -98,10 +99,33 @@ def test_the_cycle_finder_sees_a_cycle_through_a_lazy_import(tmp_path: Path) -> 
 
 def test_the_transcription_path_never_imports_an_engine() -> None:
     graph = import_graph()
-    engines = {name for name in graph if name.startswith(f"{NAME}.engines")}
+    engines = {name for name in graph if name.startswith(f"{NAME}.transcription.engines")}
     for module in BELOW_THE_ENGINES:
         assert graph[f"{NAME}.{module}"] & engines == set(), module
 
 
 def test_the_error_vocabulary_imports_nothing_of_the_package() -> None:
     assert import_graph()[f"{NAME}.errors"] == set()
+
+
+def subpackage(module: str) -> str:
+    """`whisper_automation.jobs.worker` -> `jobs`; a top-level module is its own name."""
+    return module.split(".")[1]
+
+
+# What each part may import besides itself: the transcription path knows nothing of queues,
+# storage or the web page; storage knows nothing of the queue or the page (it renders missing
+# formats from its records with the transcription path's writers).
+MAY_IMPORT = {
+    "transcription": {"errors", "settings"},
+    "storage": {"errors", "settings", "transcription"},
+}
+
+
+def test_each_part_imports_only_the_parts_below_it() -> None:
+    crossing = sorted(
+        f"{module} -> {target}" for module, targets in import_graph().items()
+        for target in targets
+        if subpackage(module) in MAY_IMPORT and subpackage(target) != subpackage(module)
+        and subpackage(target) not in MAY_IMPORT[subpackage(module)])
+    assert crossing == []

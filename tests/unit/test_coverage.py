@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from whisper_automation.coverage import covered_spans, find_gaps, widen, words_inside
+from whisper_automation.transcription.coverage import covered_spans, find_gaps, widen, words_inside
 
 
 def word(text: str, start: float, end: float) -> dict:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from whisper_automation import cpu
-from whisper_automation.cpu import available_cpus, cgroup_cpu_limit
+from whisper_automation.jobs import cpu
+from whisper_automation.jobs.cpu import available_cpus, cgroup_cpu_limit
 
 
 def limit(tmp_path: Path, v2: str | None = None, quota: str | None = None,

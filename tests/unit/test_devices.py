@@ -6,8 +6,8 @@ from __future__ import annotations
 import ctranslate2
 import pytest
 
-from whisper_automation import devices, sizing
-from whisper_automation.devices import (
+from whisper_automation.jobs import devices, sizing
+from whisper_automation.jobs.devices import (
     CPU,
     Device,
     DeviceKind,
@@ -184,8 +184,8 @@ def test_forced_cuda_stops_the_sizing_before_any_worker_starts(gpus, monkeypatch
 def test_status_shows_each_live_workers_device() -> None:
     import time
 
-    from whisper_automation.status import Status
-    from whisper_automation.statuspage import render_html
+    from whisper_automation.jobs.status import Status
+    from whisper_automation.web.statuspage import render_html
 
     now = time.time()
 

@@ -11,20 +11,20 @@ from pathlib import Path
 import pytest
 
 from tests.support.faulty_storage import FaultyStorage
-from whisper_automation import records
-from whisper_automation.director import carry_out, make_plan
-from whisper_automation.layout import DONE, STATE_DIR, Version, record_key
-from whisper_automation.messages import Job
-from whisper_automation.records import (
+from whisper_automation.jobs.director import carry_out, make_plan
+from whisper_automation.jobs.messages import Job
+from whisper_automation.settings import Settings, load_settings
+from whisper_automation.storage import records
+from whisper_automation.storage.base import LocalStorage
+from whisper_automation.storage.layout import DONE, STATE_DIR, Version, record_key
+from whisper_automation.storage.records import (
     Transcription,
     is_done,
     read_record,
     read_records,
     write_done,
 )
-from whisper_automation.settings import Settings, load_settings
-from whisper_automation.storage import LocalStorage
-from whisper_automation.writers import render
+from whisper_automation.transcription.writers import render
 
 RESULT = {"text": " Hello world.", "language": "en", "duration": 1.5,
           "segments": [{"id": 0, "start": 0.0, "end": 1.5, "text": " Hello world."}]}

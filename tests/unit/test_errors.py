@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from whisper_automation.devices import DeviceUnavailable
-from whisper_automation.engines.models import ModelUnavailable
 from whisper_automation.errors import Failure
-from whisper_automation.layout import UnsafeKey
-from whisper_automation.messages import BadMessage
-from whisper_automation.queue import QueueError, QueueMissing
-from whisper_automation.speech import AudioError
-from whisper_automation.storage import StorageError
-from whisper_automation.worker import Outcome, verdict
+from whisper_automation.jobs.devices import DeviceUnavailable
+from whisper_automation.jobs.messages import BadMessage
+from whisper_automation.jobs.queue import QueueError, QueueMissing
+from whisper_automation.jobs.worker import Outcome, verdict
+from whisper_automation.storage.base import StorageError
+from whisper_automation.storage.layout import UnsafeKey
+from whisper_automation.transcription.engines.models import ModelUnavailable
+from whisper_automation.transcription.speech import AudioError
 
 
 @pytest.mark.parametrize(("error", "transient"), [

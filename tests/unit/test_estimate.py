@@ -12,8 +12,8 @@ import boto3
 import pytest
 
 from tests.support.cli import SAMPLES
-from whisper_automation import estimate
-from whisper_automation.estimate import (
+from whisper_automation.jobs import estimate
+from whisper_automation.jobs.estimate import (
     CALIBRATION_SPEECH,
     Calibration,
     Estimate,
@@ -22,9 +22,9 @@ from whisper_automation.estimate import (
     source_audio,
     table,
 )
-from whisper_automation.media import open_media
 from whisper_automation.settings import DEFAULT_EXTENSIONS, load_settings
-from whisper_automation.storage import LocalStorage
+from whisper_automation.storage.base import LocalStorage
+from whisper_automation.web.media import open_media
 
 EXTENSIONS = tuple(DEFAULT_EXTENSIONS.split())
 
@@ -55,7 +55,7 @@ def test_a_tree_counts_nested_folders_and_lists_files_without_a_readable_header(
 
 def test_s3_headers_are_read_through_ranged_gets_not_whole_downloads(
         moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from whisper_automation.s3 import S3Storage
+    from whisper_automation.storage.s3 import S3Storage
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -96,7 +96,7 @@ def test_ranged_reader_reads_what_the_file_holds_at_any_offset() -> None:
 
 
 def test_calibration_speech_is_bundled_and_a_minute_long() -> None:
-    from whisper_automation.audio import probe_duration
+    from whisper_automation.transcription.audio import probe_duration
 
     assert 55 <= probe_duration(str(CALIBRATION_SPEECH)) <= 65
 

@@ -18,8 +18,8 @@ import pytest
 
 from tests.support.model_files import read_ggml, small_whisper_variables, write_ct2_model
 from tests.support.require import require
-from whisper_automation.engines import ggml
-from whisper_automation.engines.ggml import (
+from whisper_automation.transcription.engines import ggml
+from whisper_automation.transcription.engines.ggml import (
     GGML_MAGIC,
     ConversionError,
     convert,
@@ -28,7 +28,7 @@ from whisper_automation.engines.ggml import (
     resolve_whispercpp_model,
     text_tokens,
 )
-from whisper_automation.engines.models import ModelUnavailable
+from whisper_automation.transcription.engines.models import ModelUnavailable
 
 VOCABULARY = ["Ġhello", "!", "Ċ", "Ã©", "Ġw", "orld", "<|endoftext|>", "<|startoftranscript|>",
               "<|en|>", "<|transcribe|>", "<|notimestamps|>", "<|0.00|>"]
@@ -196,7 +196,7 @@ def test_a_folder_without_model_bin_is_refused_clearly(tmp_path: Path) -> None:
 def test_command_line_converts_a_folder_and_prints_the_file(source: Path,
                                                            tmp_path: Path) -> None:
     output = tmp_path / "cli.bin"
-    result = subprocess.run([sys.executable, "-m", "whisper_automation.engines.ggml",
+    result = subprocess.run([sys.executable, "-m", "whisper_automation.transcription.engines.ggml",
                              str(source), str(output)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
@@ -205,7 +205,7 @@ def test_command_line_converts_a_folder_and_prints_the_file(source: Path,
 
 
 def test_command_line_names_the_problem_with_a_bad_source(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "whisper_automation.engines.ggml",
+    result = subprocess.run([sys.executable, "-m", "whisper_automation.transcription.engines.ggml",
                              "no-such-model", str(tmp_path / "x.bin")], capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 1
@@ -263,5 +263,6 @@ def test_a_name_without_offline_source_fails_with_what_to_do_and_downloads_nothi
         resolve_whispercpp_model("small", cache_dir=tmp_path / "cache")
     message = str(error.value)
     assert "not available offline" in message
-    assert "ggml" in message and "python -m whisper_automation.engines.ggml" in message
+    assert "ggml" in message
+    assert "python -m whisper_automation.transcription.engines.ggml" in message
     assert not (tmp_path / "cache").exists()

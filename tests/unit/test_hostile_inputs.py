@@ -17,14 +17,20 @@ from pathlib import Path
 import pytest
 
 from tests.support.http import request, serving_page
-from whisper_automation import statuspage
-from whisper_automation.audio import NOT_MEDIA, declared_duration
-from whisper_automation.director import carry_out, make_plan
-from whisper_automation.layout import Version, printable, record_name_problem
-from whisper_automation.library import Library
-from whisper_automation.lifecycle import Shutdown, ShutdownGuard
+from whisper_automation.jobs.director import carry_out, make_plan
+from whisper_automation.jobs.lifecycle import Shutdown, ShutdownGuard
+from whisper_automation.jobs.messages import BadMessage, Job, decode, encode
+from whisper_automation.jobs.status import Status, build_status
 from whisper_automation.logs import TextFormatter
-from whisper_automation.media import (
+from whisper_automation.settings import TUNING, Settings
+from whisper_automation.storage.base import LocalStorage
+from whisper_automation.storage.layout import Version, printable, record_name_problem
+from whisper_automation.storage.records import read_records
+from whisper_automation.transcription.audio import NOT_MEDIA, declared_duration
+from whisper_automation.transcription.speech import AudioError
+from whisper_automation.web import statuspage
+from whisper_automation.web.library import Library
+from whisper_automation.web.media import (
     ByteRange,
     MediaRefused,
     RangeNotSatisfiable,
@@ -32,14 +38,8 @@ from whisper_automation.media import (
     open_media,
     parse_range,
 )
-from whisper_automation.messages import BadMessage, Job, decode, encode
-from whisper_automation.records import read_records
-from whisper_automation.searchindex import SearchIndex
-from whisper_automation.settings import TUNING, Settings
-from whisper_automation.speech import AudioError
-from whisper_automation.status import Status, build_status
-from whisper_automation.statuspage import render_html
-from whisper_automation.storage import LocalStorage
+from whisper_automation.web.searchindex import SearchIndex
+from whisper_automation.web.statuspage import render_html
 
 CLIP = Path(__file__).resolve().parents[1] / "data" / "cfb_06-first30s.mp3"
 EXTENSIONS = ("mp3", "flac")
@@ -117,7 +117,7 @@ def test_a_users_own_file_where_a_transcript_would_go_is_never_overwritten(
 
 def test_transcripts_of_this_tool_are_replaced_when_their_recording_changes(
         tmp_path: Path) -> None:
-    from whisper_automation.records import Transcription, write_done
+    from whisper_automation.storage.records import Transcription, write_done
 
     tree = LocalStorage(tmp_path)
     (tmp_path / "talk.flac").write_bytes(b"x")
@@ -232,7 +232,7 @@ def test_an_ffconcat_script_named_like_a_recording_is_a_permanent_failure(
 # --- files follow the umask ---------------------------------------------------------------------
 
 def test_transcripts_follow_the_umask(tmp_path: Path) -> None:
-    program = ("from whisper_automation.storage import LocalStorage; import sys; "
+    program = ("from whisper_automation.storage.base import LocalStorage; import sys; "
                "LocalStorage(sys.argv[1]).write_atomic('a/t.txt', b'x')")
     subprocess.run([sys.executable, "-c", program, str(tmp_path)], check=True,
                    preexec_fn=lambda: os.umask(0o027), env=os.environ | {

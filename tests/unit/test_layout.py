@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from whisper_automation.layout import (
+from whisper_automation.storage.layout import (
     DONE,
     FAILED,
     STATE_DIR,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from whisper_automation.media import (
+from whisper_automation.storage.base import LocalStorage
+from whisper_automation.web.media import (
     ByteRange,
     MediaRefused,
     RangeNotSatisfiable,
@@ -18,7 +19,6 @@ from whisper_automation.media import (
     parse_range,
     url_path,
 )
-from whisper_automation.storage import LocalStorage
 
 EXTENSIONS = ("mp3", "flac", "m4a", "ogg")
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from whisper_automation.layout import Version
-from whisper_automation.messages import BadMessage, Job, decode, encode
+from whisper_automation.jobs.messages import BadMessage, Job, decode, encode
+from whisper_automation.storage.layout import Version
 
 VERSION = Version(size=2048, mtime_ns=1_700_000_000_000_000_001)
 

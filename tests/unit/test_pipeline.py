@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from tests.support.audio import JFK, join_with_pauses, samples_of, write_wav
-from whisper_automation.engines.base import EngineOptions
-from whisper_automation.pipeline import Coverage, _recover_gaps, transcribe_file
-from whisper_automation.speech import SAMPLE_RATE, AudioError, Speech, Transcript
-from whisper_automation.windows import Window
+from whisper_automation.transcription.engines.base import EngineOptions
+from whisper_automation.transcription.pipeline import Coverage, _recover_gaps, transcribe_file
+from whisper_automation.transcription.speech import SAMPLE_RATE, AudioError, Speech, Transcript
+from whisper_automation.transcription.windows import Window
 
 SKIPPED_SECONDS = 8.0
 

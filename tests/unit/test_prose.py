@@ -15,8 +15,8 @@ from markdown_it import MarkdownIt
 
 from tests.support.done_records import finish
 from whisper_automation.cli import main
-from whisper_automation.prose import RecordingInfo, paragraphs, to_prose
-from whisper_automation.writers import render
+from whisper_automation.transcription.prose import RecordingInfo, paragraphs, to_prose
+from whisper_automation.transcription.writers import render
 
 # Punctuation Markdown would take for syntax, and a pause of 3 s before the third segment.
 STORY = [(0.0, 2.0, "Once upon a time *three* bears_lived in [a] house <by> the #woods."),
@@ -93,7 +93,7 @@ def test_the_date_is_the_recordings_file_time_else_when_it_was_transcribed() -> 
 
 def test_a_collection_gathers_a_folders_recordings_in_name_order(tmp_path: Path) -> None:
     destination = tmp_path / "transcripts"
-    from whisper_automation.storage import LocalStorage
+    from whisper_automation.storage.base import LocalStorage
 
     storage = LocalStorage(destination)
     for name, line in (("story 10.mp3", "the tenth tale"), ("story 2.mp3", "the second tale"),

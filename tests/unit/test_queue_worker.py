@@ -12,11 +12,9 @@ import pytest
 
 import whisper_automation
 from tests.support.worker_rig import RESULT, Rig, write_wav
-from whisper_automation import layout
-from whisper_automation.layout import DONE, FAILED, STATE_DIR, Version
-from whisper_automation.lifecycle import Heartbeat, Shutdown, ShutdownGuard
-from whisper_automation.messages import Job, decode
-from whisper_automation.queue import (
+from whisper_automation.jobs.lifecycle import Heartbeat, Shutdown, ShutdownGuard
+from whisper_automation.jobs.messages import Job, decode
+from whisper_automation.jobs.queue import (
     SEND_BATCH,
     Message,
     QueueError,
@@ -25,11 +23,13 @@ from whisper_automation.queue import (
     dead_letter_name,
     queue_template,
 )
-from whisper_automation.records import Transcription, read_record, write_done
+from whisper_automation.jobs.worker import REFUSED_PREFIX, Outcome
 from whisper_automation.settings import Settings
-from whisper_automation.speech import AudioError
-from whisper_automation.worker import REFUSED_PREFIX, Outcome
-from whisper_automation.writers import render
+from whisper_automation.storage import layout
+from whisper_automation.storage.layout import DONE, FAILED, STATE_DIR, Version
+from whisper_automation.storage.records import Transcription, read_record, write_done
+from whisper_automation.transcription.speech import AudioError
+from whisper_automation.transcription.writers import render
 
 TEMPLATE_FILE = Path(whisper_automation.__file__).parent / "create_queue.json"
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.reorganisation import FORMATS, CrashingStorage, DirectorRig
-from whisper_automation.catalog import read_catalog
-from whisper_automation.director import carry_out
-from whisper_automation.fingerprint import fingerprint_file
-from whisper_automation.layout import STATE_DIR
-from whisper_automation.prune import find_orphans, prune
-from whisper_automation.records import read_records
-from whisper_automation.reorganise import read_counts
-from whisper_automation.storage import LocalStorage, Storage, StorageError
+from whisper_automation.jobs.director import carry_out
+from whisper_automation.jobs.reorganise import read_counts
+from whisper_automation.storage.base import LocalStorage, Storage, StorageError
+from whisper_automation.storage.catalog import read_catalog
+from whisper_automation.storage.fingerprint import fingerprint_file
+from whisper_automation.storage.layout import STATE_DIR
+from whisper_automation.storage.prune import find_orphans, prune
+from whisper_automation.storage.records import read_records
 
 
 class Library(DirectorRig):
@@ -268,8 +268,8 @@ def test_prune_shows_what_it_would_remove_and_removes_only_with_yes(library: Lib
 def test_status_lists_orphans_models_and_reused_counts(library: Library) -> None:
     import json
 
-    from whisper_automation.status import build_status
-    from whisper_automation.statuspage import render_html
+    from whisper_automation.jobs.status import build_status
+    from whisper_automation.web.statuspage import render_html
 
     (library.src / "talks/one.mp3").rename(library.src / "one.mp3")
     (library.src / "b.mp3").unlink()

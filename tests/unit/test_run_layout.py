@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from whisper_automation import sizing
+from whisper_automation.jobs import sizing
 from whisper_automation.settings import load_settings
 
 SETTINGS = load_settings(environ={})

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 
 from tests.support.done_records import finish
-from whisper_automation import layout
-from whisper_automation.layout import DONE, Version
-from whisper_automation.searchindex import (
+from whisper_automation.storage import layout
+from whisper_automation.storage.base import LocalStorage
+from whisper_automation.storage.layout import DONE, Version
+from whisper_automation.web.searchindex import (
     Filters,
     SearchIndex,
     SearchUnavailable,
     format_clock,
     index_location,
 )
-from whisper_automation.storage import LocalStorage
 
 STORY = [(0.0, 4.2, "Once upon a time, José and Zoë walked to the École Normale."),
          (4.2, 9.5, "They asked not what the river could do for them."),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from whisper_automation.searchquery import Term, parse_terms, to_fts_query
+from whisper_automation.web.searchquery import Term, parse_terms, to_fts_query
 
 
 def test_words_phrases_and_prefixes() -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.privileges import obeying_file_modes
-from whisper_automation import storage as storage_module
-from whisper_automation.layout import UnsafeKey, Version
-from whisper_automation.storage import LocalStorage, StorageError, open_storage, settle
+from whisper_automation.storage import base as storage_module
+from whisper_automation.storage.base import LocalStorage, StorageError, open_storage, settle
+from whisper_automation.storage.layout import UnsafeKey, Version
 
 EXTENSIONS = ("mp3", "mp4", "wav", "m4a")
 
@@ -180,7 +180,7 @@ def test_os_errors_leave_as_storage_errors_that_say_whether_a_retry_may_help(
 
 UNREADABLE_PROGRAM = """
 import json, sys
-from whisper_automation.storage import LocalStorage, StorageError
+from whisper_automation.storage.base import LocalStorage, StorageError
 storage = LocalStorage(sys.argv[1])
 results = []
 for call in (lambda: storage.read_bytes("locked/a.txt"), lambda: storage.version("locked/a.txt"),
@@ -246,7 +246,7 @@ def test_list_keys_lists_every_file_under_a_prefix(tmp_path: Path) -> None:
 
 def test_open_storage_gives_local_storage_for_folders_and_s3_storage_for_urls(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from whisper_automation.s3 import S3Storage, split_url
+    from whisper_automation.storage.s3 import S3Storage, split_url
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     assert isinstance(open_storage(str(tmp_path)), LocalStorage)

@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 
 from tests.support.privileges import obeying_file_modes
 from tests.support.storage_probe import answers
-from whisper_automation.s3 import S3Storage
-from whisper_automation.storage import LocalStorage
+from whisper_automation.storage.base import LocalStorage
+from whisper_automation.storage.s3 import S3Storage
 
 REPO = Path(__file__).resolve().parents[2]
 UNSAFE_KEYS = ["../outside.wav", "/etc/passwd", "a//b.wav", "a/./b.wav", "a/../b.wav",
@@ -62,7 +62,7 @@ def test_both_backends_refuse_an_unsafe_key_with_the_same_error(
 FOLDER_PROGRAM = """
 import json, sys
 from tests.support.storage_probe import answers
-from whisper_automation.storage import LocalStorage
+from whisper_automation.storage.base import LocalStorage
 print(json.dumps(answers(LocalStorage(sys.argv[1]), "a.wav", json.loads(sys.argv[2]))))
 """
 
@@ -104,7 +104,7 @@ def test_a_folder_inside_the_source_that_cannot_be_read_is_skipped_not_fatal(
     storage = LocalStorage(tmp_path / "root")
     storage.write_atomic("open/a.wav", b"RIFF")
     storage.write_atomic("locked/b.wav", b"RIFF")
-    program = ("import json, sys\nfrom whisper_automation.storage import LocalStorage\n"
+    program = ("import json, sys\nfrom whisper_automation.storage.base import LocalStorage\n"
                "print(json.dumps([key for key, _ in LocalStorage(sys.argv[1]).scan(['wav'])]))")
     (tmp_path / "root" / "locked").chmod(0)
     try:

@@ -11,10 +11,10 @@ import pytest
 
 from tests.support.done_records import finish
 from tests.support.http import request, serving_page
-from whisper_automation import library as library_module
-from whisper_automation.library import Library
-from whisper_automation.searchindex import SearchIndex
-from whisper_automation.storage import LocalStorage
+from whisper_automation.storage.base import LocalStorage
+from whisper_automation.web import library as library_module
+from whisper_automation.web.library import Library
+from whisper_automation.web.searchindex import SearchIndex
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from whisper_automation.layout import Version
-from whisper_automation.records import Transcription, write_done
-from whisper_automation.status import build_status
-from whisper_automation.statuspage import render_html
-from whisper_automation.storage import LocalStorage
+from whisper_automation.jobs.status import build_status
+from whisper_automation.storage.base import LocalStorage
+from whisper_automation.storage.layout import Version
+from whisper_automation.storage.records import Transcription, write_done
+from whisper_automation.web.statuspage import render_html
 
 VERSION = Version(size=10, mtime_ns=5)
 

@@ -11,7 +11,7 @@ from tests.support.require import require
 require(importlib.util.find_spec("_pywhispercpp") is not None,
         "pywhispercpp is not installed (the whispercpp extra)")
 
-from whisper_automation.engines.whispercpp import (  # noqa: E402
+from whisper_automation.transcription.engines.whispercpp import (  # noqa: E402
     Token,
     _context_parameters,
     group_words,

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests.support.audio import JFK, SAMPLES, join_with_pauses, samples_of
-from whisper_automation.speech import SAMPLE_RATE
-from whisper_automation.windows import (
+from whisper_automation.transcription.speech import SAMPLE_RATE
+from whisper_automation.transcription.windows import (
     TimeMap,
     Window,
     choose_cut,

@@ -15,13 +15,14 @@ import pytest
 from tests.support.faulty_storage import FaultyStorage
 from tests.support.stack import wait_for
 from tests.support.worker_rig import Rig, write_wav
-from whisper_automation import layout, worker
-from whisper_automation.layout import DONE, STATE_DIR
-from whisper_automation.lifecycle import ShutdownGuard
-from whisper_automation.presence import Presence, WorkerState, presence_key, read_presence
-from whisper_automation.queue import QueueError
-from whisper_automation.storage import LocalStorage
-from whisper_automation.worker import Outcome
+from whisper_automation.jobs import worker
+from whisper_automation.jobs.lifecycle import ShutdownGuard
+from whisper_automation.jobs.presence import Presence, WorkerState, presence_key, read_presence
+from whisper_automation.jobs.queue import QueueError
+from whisper_automation.jobs.worker import Outcome
+from whisper_automation.storage import layout
+from whisper_automation.storage.base import LocalStorage
+from whisper_automation.storage.layout import DONE, STATE_DIR
 
 IDLE_QUEUE = {"visible": 0, "in_flight": 0, "dead": 0}
 KEPT_IN_FLIGHT = {"visible": 0, "in_flight": 1, "dead": 0}

@@ -8,15 +8,15 @@ import time
 from pathlib import Path
 
 from tests.support.worker_rig import Rig, write_wav
-from whisper_automation.queue import WorkQueue
-from whisper_automation.settings import Settings
-from whisper_automation.worker import Outcome
-from whisper_automation.write_errors import (
+from whisper_automation.jobs.queue import WorkQueue
+from whisper_automation.jobs.worker import Outcome
+from whisper_automation.jobs.write_errors import (
     MAX_VALUE,
     WriteErrorReporter,
     read_write_errors,
     tag_value,
 )
+from whisper_automation.settings import Settings
 
 
 def test_a_worker_that_cannot_write_the_destination_tags_the_queue_until_it_can(
@@ -44,7 +44,7 @@ def test_a_worker_that_cannot_write_the_destination_tags_the_queue_until_it_can(
 
 def test_the_director_clears_write_errors_when_a_new_run_starts(
         settings: Settings, tmp_path: Path) -> None:
-    from whisper_automation.director import prepare
+    from whisper_automation.jobs.director import prepare
 
     queue = WorkQueue.ensure(settings)
     WriteErrorReporter(queue, "old-worker").failed("cannot write: Permission denied")

@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 
 from tests.support.require import require
-from whisper_automation.writers import RENDERERS, format_timestamp, render
+from whisper_automation.transcription.writers import RENDERERS, format_timestamp, render
 
 
 @pytest.fixture(scope="module")

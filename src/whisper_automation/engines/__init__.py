@@ -1,5 +1,0 @@
-"""Transcription engines behind one small interface (see base.py)."""
-
-from .base import Engine, EngineOptions, load_engine
-
-__all__ = ["Engine", "EngineOptions", "load_engine"]

@@ -1,0 +1,1 @@
+"""Who transcribes what: the director queues what is missing, workers drive the pipeline."""

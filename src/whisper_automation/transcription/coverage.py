@@ -1,0 +1,164 @@
+"""Speech the transcript does not cover: the VAD heard someone speak, and no word is there.
+
+Whisper sometimes skips a passage outright (measured: the first 20 s of a story reading came out
+as just "CHAPTER VI", and the batched pipeline dropped 40 words in another), and nothing in its
+output says so. Word timestamps tell where every transcribed word was spoken; the VAD's regions
+tell where speech was. Speech with no word near it for WA_RECOVER_SECONDS or more is a gap: the
+pipeline transcribes it again on its own, and whatever stays uncovered is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import groupby
+
+from whisper_automation.transcription.windows import Region
+
+WORD_SLACK_SECONDS = 0.3  # word timings are approximate: a word covers this much either side
+# An alignment gone astray stretches a word over seconds of speech it does not contain (seen:
+# "a" lasting 3.2 s over the 7 words Whisper skipped after it). A spoken word rarely lasts
+# longer than about this, so that is all it covers, from where it starts.
+WORD_BASE_SECONDS = 0.35
+WORD_SECONDS_PER_LETTER = 0.12
+
+
+@dataclass
+class Gap:
+    """Consecutive speech with no word: its pieces (inside speech regions) and their total."""
+
+    pieces: list[Region] = field(default_factory=list)
+
+    @property
+    def start(self) -> float:
+        return self.pieces[0][0]
+
+    @property
+    def end(self) -> float:
+        return self.pieces[-1][1]
+
+    @property
+    def speech_seconds(self) -> float:
+        return sum(end - start for start, end in self.pieces)
+
+
+def covered_spans(segments: list[dict]) -> list[Region]:
+    """Where the transcript has words, merged and sorted. A segment without word timings
+    covers its whole span."""
+    spans: list[Region] = []
+    for segment in segments:
+        words = segment.get("words") or []
+        if not words:
+            spans.append((segment["start"], segment["end"]))
+        for word in words:
+            end = min(word["end"], word["start"] + plausible_seconds(word["word"]))
+            spans.append((word["start"] - WORD_SLACK_SECONDS, end + WORD_SLACK_SECONDS))
+    return merge(spans)
+
+
+def plausible_seconds(word: str) -> float:
+    """About the longest a reader takes to say this word."""
+    letters = sum(character.isalnum() for character in word)
+    return WORD_BASE_SECONDS + WORD_SECONDS_PER_LETTER * max(1, letters)
+
+
+def merge(spans: list[Region]) -> list[Region]:
+    merged: list[Region] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def find_gaps(regions: list[Region], covered: list[Region], min_seconds: float) -> list[Gap]:
+    """Speech in `regions` outside `covered`, grouped into gaps (pieces with no covered span
+    between them), keeping those with at least `min_seconds` of speech."""
+    gaps: list[Gap] = []
+    current = Gap()
+    covered = merge(covered)
+    for piece in _subtract(regions, covered):
+        if current.pieces and _any_between(covered, current.end, piece[0]):
+            gaps.append(current)
+            current = Gap()
+        current.pieces.append(piece)
+    if current.pieces:
+        gaps.append(current)
+    return [gap for gap in gaps if gap.speech_seconds >= min_seconds]
+
+
+def _subtract(regions: list[Region], covered: list[Region]) -> list[Region]:
+    pieces: list[Region] = []
+    for start, end in sorted(regions):
+        cursor = start
+        for covered_start, covered_end in covered:
+            if covered_end <= cursor or covered_start >= end:
+                continue
+            if covered_start > cursor:
+                pieces.append((cursor, covered_start))
+            cursor = max(cursor, covered_end)
+        if cursor < end:
+            pieces.append((cursor, end))
+    return pieces
+
+
+def _any_between(covered: list[Region], start: float, end: float) -> bool:
+    return any(span_start < end and span_end > start for span_start, span_end in covered)
+
+
+def is_stretched(word: dict) -> bool:
+    return word["end"] - word["start"] > plausible_seconds(word["word"])
+
+
+def widen(start: float, end: float, segments: list[dict]) -> Region:
+    """A gap grown over the stretched words that border it: such a word's timing is wrong, and
+    the speech Whisper skipped usually lies under it as much as in the gap itself."""
+    words = sorted((word for segment in segments for word in segment.get("words") or []),
+                   key=lambda word: word["start"])
+    before = [word for word in words if word["start"] < start]
+    while before and is_stretched(before[-1]):
+        start = min(start, before.pop()["start"])
+    after = [word for word in words if word["end"] > end and word["start"] >= start]
+    for word in after:
+        if not is_stretched(word):
+            break
+        end = max(end, word["end"])
+    return start, end
+
+
+def words_inside(segments: list[dict], start: float, end: float, keep: bool = True
+                 ) -> list[dict]:
+    """The segments cut down to the words that sit in [start, end) (segments without word
+    timings by their own middle); with keep=False, to the words outside instead, a segment
+    with words on both sides split in two, so that words put into the stretch sort between
+    the two parts by time."""
+    kept: list[dict] = []
+    for segment in segments:
+        words = segment.get("words")
+        if not words:
+            if (start <= (segment["start"] + segment["end"]) / 2 < end) == keep:
+                kept.append(segment)
+            continue
+        runs = [list(run) for side, run in groupby(
+            words, key=lambda word: _side(word_position(word), start, end)) if (side == 0) == keep]
+        if len(runs) == 1 and len(runs[0]) == len(words):
+            kept.append(segment)
+            continue
+        kept += [dict(segment, start=run[0]["start"], end=run[-1]["end"],
+                      text="".join(word["word"] for word in run), words=run) for run in runs]
+    return kept
+
+
+def _side(position: float, start: float, end: float) -> int:
+    return -1 if position < start else (1 if position >= end else 0)
+
+
+def word_position(word: dict) -> float:
+    """Where a word sits: the middle of the time a reader takes to say it from its start. A
+    stretched word (its alignment gone astray over speech it does not contain) sits near its
+    start, not in the middle of that speech, which is what a retry of the gap hears."""
+    return word["start"] + min(word["end"] - word["start"], plausible_seconds(word["word"])) / 2
+
+
+def count_words(segments: list[dict]) -> int:
+    return sum(len(segment.get("words") or segment["text"].split()) for segment in segments)

@@ -1,0 +1,131 @@
+"""faster-whisper (CTranslate2): the default engine. int8 on CPU, float16 on a GPU.
+
+The pipeline (pipeline.py) hands it one window of speech at a time, silences already removed by
+the shared VAD, so faster-whisper's own vad_filter stays off (running it again would cost a
+second VAD pass). Word timestamps are always on: they are how the pipeline finds speech the
+model skipped, and how long segments become subtitle-sized cues.
+WA_BATCH_SIZE > 0 selects the batched pipeline: the window's <= 30 s clips are decoded together;
+a skipped passage tried again is decoded alone, sequentially, either way.
+A batched worker of several threads decodes a window's clips in that many groups at once, one
+thread each (CTranslate2's num_workers), rather than one group on all threads: on 2 cores
+CTranslate2's second intra-op thread added little (docs/benchmarks.md).
+This module never imports torch.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import ctranslate2
+import numpy as np
+from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+from whisper_automation.transcription.engines.base import EngineOptions, beam_width, describe_engine
+from whisper_automation.transcription.engines.models import resolve_faster_whisper_model
+from whisper_automation.transcription.speech import Speech, Transcript
+
+
+class ClipByClipEncoderModel(WhisperModel):
+    """A WhisperModel whose encoder takes a batch one clip at a time; decoding stays batched.
+
+    The encoder's self-attention holds heads x 1500 x 1500 floats per 30 s clip (54 MB for
+    tiny.en, 108 MB for small), so encoding a batch of clips at once multiplies that peak by
+    the batch size, and on a CPU it bought no speed: cfb_00.mp3 (314 s) batched by 4 on one
+    thread took 15.3 / 16.8 s encoded together and 14.7 / 16.3 s clip by clip, peak RSS 545
+    against 414 MB (and 645 against 543 MB with two groups of one thread each).
+    """
+
+    def encode(self, features: np.ndarray) -> ctranslate2.StorageView:
+        if features.ndim == 2 or len(features) == 1:
+            return super().encode(features)
+        # Each clip's output (1500 x d_model floats, 2.3 MB for tiny.en) is copied out before
+        # the next is encoded; the batch is put back together for the batched decoder.
+        encode = super().encode  # bound here: zero-argument super() fails in a comprehension
+        outputs = [np.array(encode(clip[np.newaxis])) for clip in features]
+        return ctranslate2.StorageView.from_array(np.concatenate(outputs))
+
+
+class FasterWhisperEngine:
+    name = "faster-whisper"
+
+    def __init__(self, options: EngineOptions) -> None:
+        self.options = options
+        self.model = options.model
+        groups = max(1, options.threads) if options.batch_size > 0 else 1
+        device, _, index = options.device.partition(":")  # "cpu" or "cuda:N"
+        self._model = ClipByClipEncoderModel(resolve_faster_whisper_model(options.model),
+                                             device=device, device_index=int(index or 0),
+                                             compute_type=options.compute_type,
+                                             cpu_threads=max(1, options.threads) // groups,
+                                             num_workers=groups)
+        # One pipeline per group: a BatchedInferencePipeline keeps per-call state
+        # (last_speech_timestamp), so two threads must not share one.
+        self._pipelines = [BatchedInferencePipeline(self._model) for _ in range(groups)]
+        self._batched = self._pipelines[0] if options.batch_size > 0 else None
+        self._pool = ThreadPoolExecutor(groups) if groups > 1 else None
+
+    def describe(self) -> dict:
+        return describe_engine(self.name, self.options, compute_type=self.options.compute_type,
+                               batch_size=self.options.batch_size if self._batched else 0)
+
+    def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
+                          beam_size: int = 0) -> Transcript:
+        pieces, info = self._decode(speech, prompt, language,
+                                    beam_width(beam_size, self.options))
+        return Transcript([_segment(piece) for piece in pieces], info.language)
+
+    def _decode(self, speech: Speech, prompt: str | None, language: str | None, beam: int):
+        # A skipped passage tried again (prompt None) always goes through the sequential
+        # decoder: the batched one decodes without timestamp tokens, and without them Whisper
+        # skips the very passages the retry is for (measured: on the first 30 s of cfb_06 the
+        # batched retry heard 2 of 20 s of the LibriVox preamble, the sequential one all 20).
+        # A window of one clip (a short recording, the tail of a long one) gains nothing from
+        # batching, and the sequential decoder is the accurate one: with timestamps, context
+        # and its temperature fallback, as whisper-ctranslate2 decodes (32 short clips: 4.6 %
+        # WER as whisper-ctranslate2 beam 5, against 4.7 % batched; docs/benchmarks.md).
+        if self._batched is not None and prompt is not None and len(speech.clips) > 1:
+            return self._decode_batched(speech, prompt, language, beam)
+        # Without a prompt (a skipped passage tried again) nothing earlier conditions it.
+        return self._model.transcribe(
+            speech.audio, language=language, beam_size=beam, vad_filter=False,
+            word_timestamps=True, initial_prompt=prompt or None,
+            condition_on_previous_text=prompt is not None)
+
+    def _decode_batched(self, speech: Speech, prompt: str, language: str | None, beam: int):
+        groups = _split_evenly(speech.clips, len(self._pipelines))
+
+        def decode(index: int) -> tuple[list, object]:
+            clips = [{"start": start, "end": end} for start, end in groups[index]]
+            pieces, info = self._pipelines[index].transcribe(
+                speech.audio, language=language, beam_size=beam,
+                batch_size=self.options.batch_size, vad_filter=False, clip_timestamps=clips,
+                word_timestamps=True, initial_prompt=prompt or None)
+            return list(pieces), info  # consumed here: the segments are generated lazily
+
+        if self._pool is None or len(groups) == 1:
+            return decode(0)
+        decoded = list(self._pool.map(decode, range(len(groups))))
+        return [piece for pieces, _ in decoded for piece in pieces], decoded[0][1]
+
+
+def _split_evenly(clips: list, groups: int) -> list[list]:
+    """`clips` in at most `groups` consecutive runs of nearly equal length."""
+    groups = max(1, min(groups, len(clips)))
+    size, extra = divmod(len(clips), groups)
+    runs, start = [], 0
+    for index in range(groups):
+        end = start + size + (1 if index < extra else 0)
+        runs.append(clips[start:end])
+        start = end
+    return runs
+
+
+def _segment(piece) -> dict:
+    segment: dict = {"start": round(piece.start, 3), "end": round(piece.end, 3),
+                     "text": piece.text, "avg_logprob": piece.avg_logprob,
+                     "no_speech_prob": piece.no_speech_prob}
+    if piece.words:
+        segment["words"] = [{"word": w.word, "start": round(w.start, 3),
+                             "end": round(w.end, 3), "probability": round(w.probability, 3)}
+                            for w in piece.words]
+    return segment

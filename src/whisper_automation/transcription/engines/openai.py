@@ -1,0 +1,51 @@
+"""openai-whisper: the reference engine, fp32 on CPU, fp16 on a GPU (WA_COMPUTE_TYPE=auto).
+
+It imports torch, so it is only imported when chosen. A model is a name that openai-whisper
+downloads (tiny.en, base, small, ...) or a path to a .pt checkpoint. Like every engine it is
+given one window of speech at a time by the pipeline (pipeline.py), decoded by PyAV rather than
+by the ffmpeg program, so its memory is bounded the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+import whisper
+
+from whisper_automation.transcription.engines.base import EngineOptions, beam_width, describe_engine
+from whisper_automation.transcription.speech import Speech, Transcript
+
+
+class OpenAIWhisperEngine:
+    name = "openai-whisper"
+
+    def __init__(self, options: EngineOptions) -> None:
+        self.options = options
+        self.model = options.model
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        self._model = whisper.load_model(options.model, device=options.device)
+        # fp16 only on a GPU (openai-whisper warns and falls back to fp32 on a CPU).
+        self._fp16 = options.device.startswith("cuda") and options.compute_type == "float16"
+
+    def describe(self) -> dict:
+        return describe_engine(self.name, self.options,
+                               compute_type="float16" if self._fp16 else "float32")
+
+    def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
+                          beam_size: int = 0) -> Transcript:
+        beam = beam_width(beam_size, self.options)
+        # Same decoding as openai-whisper's CLI: beam search when beam > 1, best_of 5 for the
+        # temperature fallback, conditioned on the previous text (unless there is none).
+        output = self._model.transcribe(
+            speech.audio, language=language, fp16=self._fp16, verbose=None,
+            beam_size=beam if beam > 1 else None, best_of=5, word_timestamps=True,
+            initial_prompt=prompt or None, condition_on_previous_text=prompt is not None)
+        segments = [{"start": round(float(s["start"]), 3), "end": round(float(s["end"]), 3),
+                     "text": s["text"], "avg_logprob": s["avg_logprob"],
+                     "no_speech_prob": s["no_speech_prob"],
+                     "words": [{"word": w["word"], "start": round(float(w["start"]), 3),
+                                "end": round(float(w["end"]), 3),
+                                "probability": round(float(w["probability"]), 3)}
+                               for w in s.get("words", [])]}
+                    for s in output["segments"]]
+        return Transcript(segments, output["language"])

@@ -1,0 +1,247 @@
+"""Whole recordings through any engine: bounded memory, silences skipped, nothing silently lost.
+
+    stream decode -> windows cut at pauses -> VAD speech joined -> engine -> recording's clock
+                  -> gaps (speech with no word) transcribed again alone -> one seamless result
+
+The engines only ever see one window of speech (speech.Speech), so a worker's memory
+depends on WA_WINDOW_SECONDS, not on the recording's length: an hour-long reading costs what a
+five-minute one does. Every engine gets the same decoding (PyAV), the same VAD and the same
+check for skipped speech, so they differ only in how they decode Whisper.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+from whisper_automation.transcription.audio import probe_duration, stream_samples
+from whisper_automation.transcription.coverage import (
+    WORD_SLACK_SECONDS,
+    Gap,
+    count_words,
+    covered_spans,
+    find_gaps,
+    widen,
+    words_inside,
+)
+from whisper_automation.transcription.speech import (
+    AudioError,
+    SpeechEngine,
+    auto_beam_size,
+    result_from_segments,
+    split_long_segments,
+)
+from whisper_automation.transcription.windows import (
+    Region,
+    TimeMap,
+    Window,
+    cut_windows,
+    join_speech,
+    pause_near,
+)
+
+log = logging.getLogger(__name__)
+
+PROMPT_CHARACTERS = 400  # text carried into the next window as context, as Whisper does
+# A window hands back what follows its last finished sentence (resume_point), looked for in
+# its last RESUME_SEARCH_SECONDS.
+RESUME_SEARCH_SECONDS = 30.0
+SENTENCE_ENDS = (".", "?", "!")
+RECOVERY_ROUNDS = 3  # passes over one skipped stretch, while each hears more than the last
+
+
+@dataclass
+class Coverage:
+    """How much of the detected speech the transcript covers, kept in the done record."""
+
+    speech_seconds: float = 0.0
+    gaps_found: int = 0
+    recovered_seconds: float = 0.0
+    uncovered: list[Region] = field(default_factory=list)
+    uncovered_seconds: float = 0.0
+    windows: int = 0
+    seams: list[float] = field(default_factory=list)  # where each window after the first began
+
+    def to_dict(self) -> dict:
+        return {"speech_seconds": round(self.speech_seconds, 2), "gaps_found": self.gaps_found,
+                "recovered_seconds": round(self.recovered_seconds, 2),
+                "uncovered_seconds": round(self.uncovered_seconds, 2),
+                "uncovered": [[round(start, 2), round(end, 2)] for start, end in self.uncovered],
+                "windows": self.windows, "seams": [round(seam, 2) for seam in self.seams]}
+
+
+def transcribe_file(engine: SpeechEngine, audio_path: str) -> dict:
+    """Transcribe one recording with `engine`, window by window; whisper's result shape plus
+    a "coverage" entry. Raises AudioError when the file holds no decodable audio."""
+    options = engine.options  # type: ignore[attr-defined]
+    beam = options.beam_size or auto_beam_size(probe_duration(audio_path))
+    segments: list[dict] = []
+    coverage = Coverage()
+    language = options.language
+    prompt = ""  # with context, though nothing came before (None would mean without context)
+    duration = 0.0
+    windows = cut_windows(stream_samples(audio_path), options.window_seconds, options.vad)
+    window = next(windows, None)
+    while window is not None:
+        coverage.windows += 1
+        if window.offset:
+            coverage.seams.append(window.offset)
+        duration = window.end
+        found, language = _transcribe_window(engine, window, prompt, language, beam)
+        handback = None if window.last or not options.vad else resume_point(found, window)
+        resume = handback.resume if handback else None
+        if handback:  # the rest is decoded again at the start of the next window
+            found = words_inside(found, window.offset, handback.keep_before)
+            window = window.up_to(handback.resume)
+        coverage.speech_seconds += sum(end - start for start, end in window.regions)
+        if options.vad and options.recover_seconds:
+            found = _recover_gaps(engine, window, found, language, beam,
+                                  options.recover_seconds, coverage)
+        segments += found
+        prompt = "".join(segment["text"] for segment in found)[-PROMPT_CHARACTERS:] or prompt
+        window = _next_window(windows, resume)
+    if duration == 0.0:
+        raise AudioError("no decodable audio in the file")
+    result = result_from_segments(split_long_segments(segments), language or "", duration)
+    result["coverage"] = coverage.to_dict()
+    return result
+
+
+def _next_window(windows: Generator[Window, float | None, None], resume: float | None
+                 ) -> Window | None:
+    try:
+        return windows.send(resume)
+    except StopIteration:
+        return None
+
+
+@dataclass(frozen=True)
+class Handback:
+    """The tail of a window decoded again in the next one: its words from `keep_before` on are
+    dropped, and the next window starts at `resume`, in the pause after the kept words. Words
+    timed between the two lie in that pause, where nobody spoke: an end-of-input filler."""
+
+    keep_before: float
+    resume: float
+
+
+def resume_point(segments: list[dict], window: Window) -> Handback | None:
+    """Where the next window should start: in the pause after the last sentence end that some
+    word follows, so that whatever the window's input ended on is decoded again, with what
+    follows it, at the start of the next window.
+
+    Whisper treats the end of its input as the end of the recording: the last words before a
+    window's cut come out unfinished, guessed or followed by a filler it was trained on
+    ("Thank you."; a repeated word), measured at the seams of hard/...jerome..._phone.mp3 and
+    of the suite's seam test. Handing the tail back costs a few seconds of decoding per window,
+    and makes a window's seam a sentence end Whisper chose rather than a pause the VAD chose.
+    None: no sentence end followed by more words in the window's last RESUME_SEARCH_SECONDS
+    (nor in its second half), so the window ends at its cut as before."""
+    words = sorted((word for segment in segments for word in segment.get("words") or []),
+                   key=lambda word: word["start"])
+    earliest = max(window.end - RESUME_SEARCH_SECONDS, window.offset + window.seconds / 2)
+    latest = window.end
+    for before, after in reversed(list(pairwise(words))):
+        if before["end"] < earliest:
+            break
+        if before["end"] > latest or not before["word"].rstrip().endswith(SENTENCE_ENDS):
+            continue
+        boundary = (before["end"] + after["start"]) / 2
+        moment = pause_near(window, boundary)
+        if moment is not None and earliest <= moment <= latest:
+            return Handback(keep_before=min(boundary, moment), resume=moment)
+    return None
+
+
+def _transcribe_window(engine: SpeechEngine, window: Window, prompt: str | None,
+                       language: str | None, beam: int) -> tuple[list[dict], str | None]:
+    speech, clock = join_speech(window.audio, window.regions, window.offset)
+    if not speech.audio.size:
+        return [], language
+    transcript = engine.transcribe_speech(speech, prompt, language, beam)
+    return [_on_clock(segment, clock) for segment in transcript.segments], transcript.language
+
+
+def _recover_gaps(engine: SpeechEngine, window: Window, segments: list[dict], language: str | None,
+                  beam: int, min_seconds: float, coverage: Coverage) -> list[dict]:
+    """Transcribe each stretch of speech that has no word again, alone and without the previous
+    text as prompt (a prompt is what lets Whisper skip ahead), together with the stretched
+    words around it; where that pass hears more words, they replace the first pass's there.
+    Returns the window's segments, spliced."""
+    regions = [(window.offset + start, window.offset + end) for start, end in window.regions]
+    for gap in find_gaps(regions, covered_spans(segments), min_seconds):
+        coverage.gaps_found += 1
+        segments = _recover_gap(engine, window, segments, gap, language, beam, min_seconds)
+        left = find_gaps(gap.pieces, covered_spans(segments), 0.0)
+        left_seconds = sum(piece.speech_seconds for piece in left)
+        coverage.recovered_seconds += gap.speech_seconds - left_seconds
+        still = [piece for piece in left if piece.speech_seconds >= min_seconds]
+        coverage.uncovered += [(piece.start, piece.end) for piece in still]
+        coverage.uncovered_seconds += sum(piece.speech_seconds for piece in still)
+        log.info("recovered %.1f of %.1f s of skipped speech at %.1f-%.1f s",
+                 gap.speech_seconds - left_seconds, gap.speech_seconds, gap.start, gap.end)
+    return segments
+
+
+def _recover_gap(engine: SpeechEngine, window: Window, segments: list[dict], gap: Gap,
+                 language: str | None, beam: int, min_seconds: float) -> list[dict]:
+    """Up to RECOVERY_ROUNDS passes over what is left of one gap, while each pass hears more.
+
+    Whisper may stop a retry after its first sentence ("CHAPTER VI." and end of text, where
+    the rest of the stretch is a LibriVox preamble it was trained to skip); the rest, tried
+    again on its own, is usually heard."""
+    targets = [gap]
+    for _ in range(RECOVERY_ROUNDS):
+        progress = False
+        for target in targets:
+            for start, end in _stretches_to_try(target, segments):
+                heard = words_inside(_transcribe_stretch(engine, window, start, end, language,
+                                                         beam), start, end)
+                if count_words(heard) > count_words(words_inside(segments, start, end)):
+                    segments = words_inside(segments, start, end, keep=False) + heard
+                    segments.sort(key=lambda segment: segment["start"])
+                    progress = True
+                    break
+        targets = find_gaps(gap.pieces, covered_spans(segments), min_seconds)
+        if not (progress and targets):
+            break
+    return segments
+
+
+def _stretches_to_try(gap: Gap, segments: list[dict]) -> list[Region]:
+    """The gap grown over the stretched words that border it, then, if that differs, the gap
+    alone. Grown is right when the skipped speech lies under a stretched word; but a retry that
+    starts on a sentence's last word ("...why he had laughed." stretched over "End of chapter
+    six") may stop after it, and only the gap alone is heard (measured with whisper.cpp on
+    cfb_06: an 8-word run lost otherwise)."""
+    grown = widen(gap.start, gap.end, segments)
+    return [grown] if grown == (gap.start, gap.end) else [grown, (gap.start, gap.end)]
+
+
+def _transcribe_stretch(engine: SpeechEngine, window: Window, start: float, end: float,
+                        language: str | None, beam: int) -> list[dict]:
+    # A little audio either side, so a word at the edge is heard whole; what falls outside
+    # [start, end) is dropped afterwards (words_inside), so nothing is written twice.
+    start = start - window.offset - WORD_SLACK_SECONDS
+    end = end - window.offset + WORD_SLACK_SECONDS
+    pieces = [(max(start, region_start), min(end, region_end))
+              for region_start, region_end in window.regions
+              if region_start < end and region_end > start]
+    speech, clock = join_speech(window.audio, pieces, window.offset)
+    if not speech.audio.size:
+        return []
+    transcript = engine.transcribe_speech(speech, None, language, beam)
+    return [_on_clock(segment, clock) for segment in transcript.segments]
+
+
+def _on_clock(segment: dict, clock: TimeMap) -> dict:
+    """A segment with its times (and its words' times) on the recording's clock."""
+    moved = dict(segment, start=clock.to_original(segment["start"]),
+                 end=clock.to_original(segment["end"], is_end=True))
+    if segment.get("words"):
+        moved["words"] = [dict(word, start=clock.to_original(word["start"]),
+                               end=clock.to_original(word["end"], is_end=True))
+                          for word in segment["words"]]
+    return moved

@@ -1,0 +1,1 @@
+"""The status page and what it serves: search, the transcripts page, recordings by byte range."""
