@@ -26,15 +26,15 @@ from whisper_automation.settings import (
 
 LOGGING = ("log_level", "log_format")
 QUEUE = ("queue_name", "sqs_endpoint_url", "endpoint_url", "region")
-ENGINE = ("engine", "model", "language", "device", "compute_type", "beam_size", "vad", "batch_size",
-          "window_seconds", "recover_seconds", "threads")
+ENGINE = ("engine", "model", "model_name", "language", "device", "compute_type", "beam_size", "vad",
+          "batch_size", "window_seconds", "recover_seconds", "threads")
 FILES = ("formats", "extensions")
 
 RUN_OPTIONS = ("workers", *ENGINE, *FILES, "retranscribe_other_models", "stable_seconds",
                "visibility_timeout", "heartbeat_seconds", "max_receives", *LOGGING)
 DIRECTOR_OPTIONS = (*QUEUE, *FILES, "retranscribe_other_models", "engine", "model",
-                    "stable_seconds", "watch_seconds", "visibility_timeout", "max_receives",
-                    *LOGGING)
+                    "model_name", "stable_seconds", "watch_seconds", "visibility_timeout",
+                    "max_receives", *LOGGING)
 PRUNE_OPTIONS = ("extensions", *LOGGING)
 ESTIMATE_OPTIONS = ("workers", *ENGINE, "extensions", *LOGGING)
 STATUS_OPTIONS = (*QUEUE, "extensions", "sounds_like", *LOGGING)

@@ -199,6 +199,10 @@ class Settings:
         "WA_MODEL", "tiny.en",
         "Model name (tiny.en, base, small, ...) or a local model path (whisper.cpp: a ggml "
         "file, or a CTranslate2 model converted once).", _text)
+    model_name: str | None = setting(
+        "WA_MODEL_NAME", "",
+        "What records and status call the model when WA_MODEL is a path (the Docker worker's "
+        "/models/current is named after its MODEL); empty = WA_MODEL.", _optional_text)
     language: str | None = setting(
         "WA_LANGUAGE", "", "Spoken language code (en, fr, ...); empty = detect.", _optional_text)
     device: str = setting(
@@ -289,6 +293,11 @@ class Settings:
     @property
     def queue_endpoint(self) -> str | None:
         return self.sqs_endpoint_url or self.endpoint_url
+
+    @property
+    def recorded_model(self) -> str:
+        """The model as done records name it: re-transcription compares these names."""
+        return self.model_name or self.model
 
 
 def tunable(default: Any, doc: str) -> Any:

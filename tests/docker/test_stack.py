@@ -1,7 +1,8 @@
 """The Docker stack, run for real as a user runs it: `./build.sh deploy` of the project's own
 docker-compose.yml and images (2 workers x 1 CPU, tiny.en) on a nested tree of long
 recordings; `docker kill` of a worker mid-file and `./build.sh down` while files still wait;
-`./build.sh deploy` again (workers of 1.5 CPUs) until everything is done.
+`./build.sh deploy` again (workers of 1.5 CPUs) until everything is done; then the clips'
+folder renamed and a third deploy, which must move their transcripts, not transcribe them.
 
 The whole run happens once (the `run` fixture) and records what it saw; each test checks one
 promise against that record, the destination folder and the containers' logs.
@@ -23,9 +24,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.docker.recordings import build_tree, is_long
+from tests.docker.recordings import CLIPS_FOLDER, build_tree, is_long
 from tests.docker.stack import (
     FORMATS,
+    IMAGE_SETTINGS,
     STATE_DIR,
     DockerStack,
     docker,
@@ -64,6 +66,8 @@ class Run:
     second_logs: dict[str, list[dict]] = field(default_factory=dict)
     final_status_text: str = ""
     final_page: dict = field(default_factory=dict)
+    renamed: dict[str, str] = field(default_factory=dict)  # old key -> new key
+    third_logs: dict[str, list[dict]] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +82,7 @@ def run(stack_images: dict[str, str], docker_report: dict) -> Iterator[Run]:
         refuse_a_destination_the_workers_cannot_write(record)
         first_deploy(record)
         second_deploy(record)
+        deploy_after_a_folder_rename(record)
         docker_report["stack"] = {
             "recordings": len(record.keys),
             "first_transcript_seconds": round(record.first_transcript_seconds, 1),
@@ -147,6 +152,27 @@ def second_deploy(record: Run) -> None:
     record.final_status_text = stack.build_sh("status").stdout
     record.final_page = json.loads(stack.status_page())
     record.second_logs = all_logs(stack)
+
+
+RENAMED_FOLDER = "clips, sorted"
+
+
+def deploy_after_a_folder_rename(record: Run) -> None:
+    """Rename the clips' folder as a user tidying the archive would, and deploy again."""
+    stack = record.stack
+    down = stack.build_sh("down", timeout=300)  # fresh containers: their logs are this run's
+    assert down.returncode == 0, down.stderr[-3000:]
+    source = stack.settings["SOURCE_DIR"]
+    Path(source, CLIPS_FOLDER).rename(Path(source, RENAMED_FOLDER))
+    record.renamed = {key: RENAMED_FOLDER + key[len(CLIPS_FOLDER):] for key in record.keys
+                      if key.startswith(CLIPS_FOLDER + "/")}
+    result = stack.build_sh("deploy", timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    wait_for(lambda: stack.done_keys() >= set(record.renamed.values()), RUN_TIMEOUT,
+             "the renamed folder's recordings done")
+    wait_for(lambda: not running(stack.containers("worker")), 300,
+             "the workers to exit on an empty queue")
+    record.third_logs = all_logs(stack)
 
 
 def transcripts(stack: DockerStack) -> list[Path]:
@@ -307,3 +333,21 @@ def test_status_and_the_status_page_agree_with_the_destination_during_the_run(ru
 
     assert f"recordings {total}: done {total}, to do 0, failed 0" in run.final_status_text
     assert (run.final_page["done"], run.final_page["to_do"]) == (total, 0)
+
+
+def test_a_renamed_folder_moves_its_transcripts_and_transcribes_nothing(run: Run) -> None:
+    destination = run.stack.destination
+    assert run.renamed
+    assert done_events(run.third_logs) == Counter()  # no worker transcribed anything
+    assert f"moved {len(run.renamed)}" in director_line(run.third_logs)
+    for old, new in run.renamed.items():
+        for suffix in FORMATS:
+            assert (destination / Path(new).with_suffix(suffix)).is_file(), new
+            assert not (destination / Path(old).with_suffix(suffix)).exists(), old
+    assert not set(run.renamed) & run.stack.done_keys()
+
+
+def test_done_records_name_the_model_not_the_images_model_link(run: Run) -> None:
+    done = run.stack.destination / STATE_DIR / "done"
+    models = {json.loads(path.read_text())["model"] for path in done.rglob("*.json")}
+    assert models == {IMAGE_SETTINGS["MODEL"]}

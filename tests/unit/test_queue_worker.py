@@ -178,6 +178,15 @@ def test_worker_transcribes_writes_outputs_and_record_then_deletes(rig: Rig) -> 
     assert rig.queue.counts() == {"visible": 0, "in_flight": 0, "dead": 0}
 
 
+def test_records_name_the_model_by_its_model_name_when_one_is_set(rig: Rig) -> None:
+    rig.context.settings = dataclasses.replace(rig.context.settings, model_name="small")
+    write_wav(rig.src / "a.wav")
+    job = rig.job("a.wav", "a")
+    assert rig.handle(rig.deliver(job)) is Outcome.DONE
+    record = read_record(rig.context.destination, layout.record_key(DONE, job.key, job.version))
+    assert record["model"] == "small"  # not the engine's "stub-model" (a path in Docker)
+
+
 def test_worker_skips_a_file_that_is_already_done(rig: Rig) -> None:
     write_wav(rig.src / "a.wav")
     job = rig.job("a.wav", "a")

@@ -145,8 +145,8 @@ def _non_default_settings() -> Settings:
     return Settings(
         source="/data/in put", destination="/data/out", queue_name="other.fifo",
         sqs_endpoint_url="http://127.0.0.1:4566", endpoint_url="http://127.0.0.1:9999",
-        region="eu-west-3", engine="openai-whisper", model="base.en", language="fr",
-        device="cuda:1", compute_type="float32", beam_size=2, vad=False,
+        region="eu-west-3", engine="openai-whisper", model="base.en", model_name="base-en",
+        language="fr", device="cuda:1", compute_type="float32", beam_size=2, vad=False,
         formats=("json", "tsv"),
         extensions=("wav", "flac"), visibility_timeout=300, heartbeat_seconds=40,
         max_receives=7, workers=3, threads=2, idle_exit_seconds=12.5, stable_seconds=0.25,

@@ -126,7 +126,8 @@ def make_plan(source: Storage, destination: Storage, settings: Settings,
         plan.stale += [entry.name() for entry in superseded(entries, current)]
         if settings.retranscribe_other_models:
             redo = plan_retranscription(destination, {key: plan.found[key] for key in plan.done},
-                                        plan.stems, entries, settings.engine, settings.model)
+                                        plan.stems, entries, settings.engine,
+                                        settings.recorded_model)
             plan.jobs += redo
             plan.retranscribe = len(redo)
     # Only what is still to be transcribed can meet someone else's file: a move, copy or

@@ -335,6 +335,12 @@ def check_source(context: WorkerContext, job: Job) -> str | None:
     return None
 
 
+def recorded_model(context: WorkerContext) -> str:
+    """The model as this worker's records name it: WA_MODEL_NAME where WA_MODEL is a path that
+    says nothing (the Docker image's /models/current), else the model the engine loaded."""
+    return context.settings.model_name or context.engine.model
+
+
 def already_done(context: WorkerContext, job: Job) -> bool:
     """Done for this version; for a re-transcription, done by this worker's engine and model
     (a re-delivered message must not redo it once more). The old transcripts stay in place
@@ -346,7 +352,7 @@ def already_done(context: WorkerContext, job: Job) -> bool:
     record = read_record(context.destination,
                          layout.record_key(DONE, job.key, job.version)) or {}
     return model_label(str(record.get("engine")), str(record.get("model"))) == \
-        model_label(context.engine.name, context.engine.model)
+        model_label(context.engine.name, recorded_model(context))
 
 
 def transcribe(context: WorkerContext, job: Job) -> Transcription:
@@ -366,7 +372,8 @@ def transcribe(context: WorkerContext, job: Job) -> Transcription:
         fingerprint = job.fingerprint or fingerprint_file(path)
     check_complete(declared, float(result.get("duration") or 0.0))
     return Transcription(key=job.key, version=job.version, output_stem=job.output_stem,
-                         result=result, engine=context.engine.name, model=context.engine.model,
+                         result=result, engine=context.engine.name,
+                         model=recorded_model(context),
                          options=context.engine.describe(),
                          transcribe_seconds=time.time() - started, worker=context.worker_id,
                          started_at=started, fingerprint=fingerprint)
