@@ -16,7 +16,7 @@ from boto3.s3.transfer import TransferConfig
 
 from tests.support.cli import REPO, SAMPLES, cli_environment, run_cli
 from tests.support.counting_engine import read_calls
-from tests.support.reorganisation import CrashingStorage, DirectorRig
+from tests.support.reorganisation import CrashingStorage, DirectorRig, forget_fingerprints
 from whisper_automation.settings import load_settings
 from whisper_automation.storage.base import Storage, StorageError
 from whisper_automation.storage.catalog import read_catalog
@@ -83,6 +83,16 @@ def test_a_renamed_key_moves_its_transcripts(store: Bucket) -> None:
     assert store.transcripts() == {"a.txt", "a.srt", "b.txt", "b.srt", "lectures/one.txt",
                                    "lectures/one.srt"}
     assert set(read_records(store.destination).done) == {"a.mp3", "b.mp3", "lectures/one.mp3"}
+
+
+def test_a_key_done_before_fingerprints_is_fingerprinted_once_then_moved(store: Bucket) -> None:
+    assert forget_fingerprints(store.destination) == 3
+    store.run()  # the first run after the upgrade fingerprints what is done
+    assert len(read_catalog(store.destination)) == 3 and store.transcribed == []
+    store.rename("talks/one.mp3", "lectures/one.mp3")
+    plan = store.run()
+    assert store.transcribed == [] and plan.reorganised.counts["moved"] == 1
+    assert "lectures/one.txt" in store.transcripts() and "talks/one.txt" not in store.transcripts()
 
 
 def test_a_rename_seen_in_two_halves_still_ends_as_a_move(store: Bucket) -> None:

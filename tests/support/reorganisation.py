@@ -8,7 +8,7 @@ import dataclasses
 import hashlib
 
 from tests.support.faulty_storage import FaultyStorage
-from whisper_automation.jobs.director import Plan, carry_out, make_plan
+from whisper_automation.jobs.director import Plan, carry_out, complete_the_catalog, make_plan
 from whisper_automation.jobs.messages import Job
 from whisper_automation.settings import Settings, load_settings
 from whisper_automation.storage.base import Storage, StorageError
@@ -42,6 +42,7 @@ class DirectorRig:
 
     def run(self, **changes: object) -> Plan:
         """Plan, carry out, and 'transcribe' every job as a worker would."""
+        complete_the_catalog(self.source, self.destination, self.settings(**changes))
         plan = self.plan(**changes)
         carry_out(self.destination, plan)
         for job in plan.jobs:
@@ -77,3 +78,22 @@ class CrashingStorage(FaultyStorage):
                 raise StorageError("injected crash", retryable=False)
             return call(*args, **kwargs)
         return crashing
+
+
+def forget_fingerprints(destination: Storage) -> int:
+    """Make the destination look as an older version left it: done records without a
+    fingerprint, no catalog, no marker. Returns how many records were changed."""
+    from whisper_automation.storage import layout
+    from whisper_automation.storage.backfill import MARKER
+    from whisper_automation.storage.records import encode_record, read_record
+
+    changed = 0
+    for name in destination.list_keys(f"{layout.STATE_DIR}/catalog"):
+        destination.delete(name)
+    for name in destination.list_keys(f"{layout.STATE_DIR}/{layout.DONE}"):
+        record = read_record(destination, name)
+        if record is not None and record.pop("fingerprint", None):
+            destination.write_atomic(name, encode_record(record))
+            changed += 1
+    destination.delete(MARKER)
+    return changed

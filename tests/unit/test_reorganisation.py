@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.reorganisation import FORMATS, CrashingStorage, DirectorRig
+from tests.support.reorganisation import FORMATS, CrashingStorage, DirectorRig, forget_fingerprints
 from whisper_automation.jobs.director import carry_out
 from whisper_automation.jobs.reorganise import read_counts
 from whisper_automation.storage.base import LocalStorage, Storage, StorageError
@@ -286,3 +286,38 @@ def test_status_lists_orphans_models_and_reused_counts(library: Library) -> None
     assert json.loads(status.to_json())["orphans"] == ["b.mp3"]
     page = render_html(status)
     assert 'id="orphans"' in page and "<td>b.mp3</td>" in page and 'id="moved"' in page
+
+
+def test_recordings_done_before_fingerprints_are_fingerprinted_once_then_moved_not_redone(
+        library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert forget_fingerprints(library.destination) == 4
+    read: list[str] = []
+    original = LocalStorage.fingerprint
+    monkeypatch.setattr(LocalStorage, "fingerprint",
+                        lambda self, key: read.append(key) or original(self, key))
+    library.run()  # the first run after the upgrade: each recording read once
+    assert sorted(read) == ["a.mp3", "b.mp3", "talks/one.mp3", "talks/two.mp3"]
+    assert len(read_catalog(library.destination)) == 4
+    read.clear()
+    library.run()  # and never again
+    assert read == [] and library.transcribed == []
+
+    (library.src / "talks").rename(library.src / "lectures")
+    plan = library.run()
+    assert plan.reorganised.counts["moved"] == 2 and library.transcribed == []
+    assert {"lectures/one.txt", "lectures/two.txt"} <= library.transcripts()
+    assert not {"talks/one.txt", "talks/two.txt"} & library.transcripts()
+
+
+def test_a_new_destination_gets_the_catalog_marker_without_reading_anything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from whisper_automation.storage.backfill import MARKER
+
+    def no_reading(self: LocalStorage, key: str) -> str:
+        raise AssertionError(f"read {key}")
+
+    library = Library(tmp_path)
+    library.add("a.mp3")
+    monkeypatch.setattr(LocalStorage, "fingerprint", no_reading)
+    library.run()
+    assert library.destination.exists(MARKER) and library.transcribed == ["a.mp3"]

@@ -25,6 +25,7 @@ from whisper_automation.jobs.retranscription import plan_retranscription
 from whisper_automation.jobs.write_errors import clear_write_errors
 from whisper_automation.settings import Settings
 from whisper_automation.storage import layout
+from whisper_automation.storage.backfill import carry_out_backfill, plan_backfill
 from whisper_automation.storage.base import Storage, open_storage, settle
 from whisper_automation.storage.catalog import read_catalog, superseded
 from whisper_automation.storage.layout import DONE, Version
@@ -214,10 +215,19 @@ def prepare(settings: Settings, retry_failed: bool = False) -> tuple[WorkQueue, 
                          "WA_DESTINATION or the SRC DEST arguments)")
     queue = WorkQueue.ensure(settings)
     clear_write_errors(queue)  # a new run: workers report again if the cause is still there
-    destination = open_storage(settings.destination)
-    plan = make_plan(open_storage(settings.source), destination, settings, retry_failed)
+    source, destination = open_storage(settings.source), open_storage(settings.destination)
+    complete_the_catalog(source, destination, settings)
+    plan = make_plan(source, destination, settings, retry_failed)
     carry_out(destination, plan)
     return queue, plan
+
+
+def complete_the_catalog(source: Storage, destination: Storage, settings: Settings) -> None:
+    """Once per destination: fingerprints for what was done before they existed (backfill.py),
+    so that moving those recordings later does not transcribe them again."""
+    backfill = plan_backfill(source, destination, settings.extensions)
+    if backfill is not None:
+        carry_out_backfill(source, destination, backfill)
 
 
 def run_director(settings: Settings, retry_failed: bool = False) -> Plan:
@@ -240,6 +250,7 @@ def watch_director(settings: Settings, stop: threading.Event,
     queue = WorkQueue.ensure(settings)
     clear_write_errors(queue)
     source, destination = open_storage(settings.source), open_storage(settings.destination)
+    complete_the_catalog(source, destination, settings)
     sent: dict[str, str] = {}
     while True:
         plan = make_plan(source, destination, settings, retry_failed)

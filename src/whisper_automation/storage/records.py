@@ -97,7 +97,7 @@ def commit_done(destination: Storage, record: dict) -> str:
                   RecordingInfo.from_record(record))
     name = layout.record_key(DONE, key, version)
     replaced = read_record(destination, name)  # there only when re-transcribed
-    destination.write_atomic(name, _encode(record))
+    destination.write_atomic(name, encode_record(record))
     entry = catalog_entry(record)
     if entry is not None:
         write_entry(destination, entry)
@@ -146,7 +146,7 @@ def _mark_uncovered(destination: Storage, key: str, version: Version, result: di
     if not coverage.get("uncovered_seconds"):
         destination.delete(name)
         return
-    destination.write_atomic(name, _encode({
+    destination.write_atomic(name, encode_record({
         "schema": SCHEMA, "key": key, "version": version.to_dict(),
         "uncovered_seconds": coverage["uncovered_seconds"],
         "uncovered": coverage.get("uncovered", []),
@@ -168,7 +168,7 @@ def write_failure(destination: Storage, key: str, version: Version | None, reaso
         "failed_at": time.time(),
     }
     name = layout.record_key(FAILED, key, version)
-    destination.write_atomic(name, _encode(record))
+    destination.write_atomic(name, encode_record(record))
     return name
 
 
@@ -271,5 +271,5 @@ def sweep_stale(storage: Storage, names: Iterable[str]) -> int:
     return count
 
 
-def _encode(record: dict) -> bytes:
+def encode_record(record: dict) -> bytes:
     return json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8")
