@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import pairwise
 
 from whisper_automation.transcription.audio import probe_duration, stream_samples
@@ -28,6 +28,7 @@ from whisper_automation.transcription.coverage import (
 )
 from whisper_automation.transcription.speech import (
     AudioError,
+    Coverage,
     SpeechEngine,
     auto_beam_size,
     result_from_segments,
@@ -50,26 +51,6 @@ PROMPT_CHARACTERS = 400  # text carried into the next window as context, as Whis
 RESUME_SEARCH_SECONDS = 30.0
 SENTENCE_ENDS = (".", "?", "!")
 RECOVERY_ROUNDS = 3  # passes over one skipped stretch, while each hears more than the last
-
-
-@dataclass
-class Coverage:
-    """How much of the detected speech the transcript covers, kept in the done record."""
-
-    speech_seconds: float = 0.0
-    gaps_found: int = 0
-    recovered_seconds: float = 0.0
-    uncovered: list[Region] = field(default_factory=list)
-    uncovered_seconds: float = 0.0
-    windows: int = 0
-    seams: list[float] = field(default_factory=list)  # where each window after the first began
-
-    def to_dict(self) -> dict:
-        return {"speech_seconds": round(self.speech_seconds, 2), "gaps_found": self.gaps_found,
-                "recovered_seconds": round(self.recovered_seconds, 2),
-                "uncovered_seconds": round(self.uncovered_seconds, 2),
-                "uncovered": [[round(start, 2), round(end, 2)] for start, end in self.uncovered],
-                "windows": self.windows, "seams": [round(seam, 2) for seam in self.seams]}
 
 
 def transcribe_file(engine: SpeechEngine, audio_path: str) -> dict:

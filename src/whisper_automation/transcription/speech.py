@@ -11,11 +11,15 @@ result = {"text": str, "language": str, "duration": float,
           "segments": [{"id": int, "start": float, "end": float, "text": str,
                         "words": [{"word", "start", "end", "probability"}]}],
           "coverage": {...}}
+
+Word, Segment, Coverage and Result are that shape as typed values, with to_dict/from_dict that
+keep a done record's JSON exactly as it is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # the director's slim image has no numpy, and imports this module
@@ -24,6 +28,137 @@ if TYPE_CHECKING:  # the director's slim image has no numpy, and imports this mo
 from whisper_automation.errors import AudioError as AudioError  # part of this module's vocabulary
 
 SAMPLE_RATE = 16_000
+
+
+JsonObject = Mapping[str, Any]  # one object of a done record's JSON, as json.loads gives it
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word as spoken, seconds on the recording's clock, with its leading space."""
+
+    start: float
+    end: float
+    word: str
+    probability: float
+
+    def to_dict(self) -> dict[str, str | float]:
+        return {"word": self.word, "start": self.start, "end": self.end,
+                "probability": self.probability}
+
+    @classmethod
+    def from_dict(cls, data: JsonObject) -> Word:
+        return cls(start=float(data["start"]), end=float(data["end"]), word=str(data["word"]),
+                   probability=float(data["probability"]))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the transcript, from the start of its first word to the end of its last
+    (or as the engine timed it, where it gave no words); `id` is its place in the Result."""
+
+    start: float
+    end: float
+    text: str
+    words: list[Word]
+    id: int = 0
+    avg_logprob: float | None = None  # the decoder's, kept in the JSON where it gives them
+    no_speech_prob: float | None = None
+    # JSON only: "words": [] is written for a segment without words (openai-whisper lists it on
+    # a segment it cleared; the other engines leave the key out).
+    lists_no_words: bool = field(default=False, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"start": self.start, "end": self.end, "text": self.text}
+        if self.avg_logprob is not None:
+            data["avg_logprob"] = self.avg_logprob
+        if self.no_speech_prob is not None:
+            data["no_speech_prob"] = self.no_speech_prob
+        if self.words or self.lists_no_words:
+            data["words"] = [word.to_dict() for word in self.words]
+        data["id"] = self.id
+        return data
+
+    @classmethod
+    def from_dict(cls, data: JsonObject) -> Segment:
+        words = data.get("words")
+        return cls(start=float(data["start"]), end=float(data["end"]), text=str(data["text"]),
+                   words=[Word.from_dict(word) for word in words or []],
+                   id=int(data.get("id", 0)), avg_logprob=data.get("avg_logprob"),
+                   no_speech_prob=data.get("no_speech_prob"), lists_no_words=words == [])
+
+
+@dataclass
+class Coverage:
+    """How much of the detected speech the transcript covers: counted up by the pipeline as it
+    goes (pipeline.py), kept in the Result and the done record."""
+
+    speech_seconds: float = 0.0
+    gaps_found: int = 0
+    recovered_seconds: float = 0.0
+    uncovered: list[tuple[float, float]] = field(default_factory=list)
+    uncovered_seconds: float = 0.0
+    windows: int = 0
+    seams: list[float] = field(default_factory=list)  # where each window after the first began
+
+    def rounded(self) -> Coverage:
+        """As a done record keeps it: seconds to two decimals."""
+        return replace(self, speech_seconds=round(self.speech_seconds, 2),
+                       recovered_seconds=round(self.recovered_seconds, 2),
+                       uncovered=[(round(start, 2), round(end, 2))
+                                  for start, end in self.uncovered],
+                       uncovered_seconds=round(self.uncovered_seconds, 2),
+                       seams=[round(seam, 2) for seam in self.seams])
+
+    def to_dict(self) -> dict[str, Any]:
+        kept = self.rounded()
+        return {"speech_seconds": kept.speech_seconds, "gaps_found": kept.gaps_found,
+                "recovered_seconds": kept.recovered_seconds,
+                "uncovered_seconds": kept.uncovered_seconds,
+                "uncovered": [[start, end] for start, end in kept.uncovered],
+                "windows": kept.windows, "seams": kept.seams}
+
+    @classmethod
+    def from_dict(cls, data: JsonObject) -> Coverage:
+        return cls(speech_seconds=float(data.get("speech_seconds", 0.0)),
+                   gaps_found=int(data.get("gaps_found", 0)),
+                   recovered_seconds=float(data.get("recovered_seconds", 0.0)),
+                   uncovered=[(float(start), float(end))
+                              for start, end in data.get("uncovered", [])],
+                   uncovered_seconds=float(data.get("uncovered_seconds", 0.0)),
+                   windows=int(data.get("windows", 0)),
+                   seams=[float(seam) for seam in data.get("seams", [])])
+
+
+@dataclass(frozen=True)
+class Result:
+    """A recording's transcript, as the pipeline returns it and a done record keeps it."""
+
+    text: str
+    segments: list[Segment]
+    language: str
+    duration: float
+    coverage: Coverage | None = None  # the pipeline's; None where nothing measured it
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"text": self.text,
+                                "segments": [segment.to_dict() for segment in self.segments],
+                                "language": self.language, "duration": self.duration}
+        if self.coverage is not None:
+            data["coverage"] = self.coverage.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: JsonObject) -> Result:
+        """From a done record's "result". A segment or word without its times or text raises
+        KeyError, TypeError or ValueError; a record that lacks the language or duration
+        (written by hand, not by a worker) reads as "" and 0.0."""
+        coverage = data.get("coverage")
+        return cls(text=str(data.get("text", "")),
+                   segments=[Segment.from_dict(segment) for segment in data.get("segments", [])],
+                   language=str(data.get("language") or ""),
+                   duration=float(data.get("duration") or 0.0),
+                   coverage=Coverage.from_dict(coverage) if coverage is not None else None)
 
 
 @dataclass
