@@ -4,16 +4,21 @@ The pipeline (pipeline.py, windows.py, audio.py, coverage.py) cuts a recording i
 speech and an engine (engines/) transcribes one window at a time; both speak in these types, so
 the pipeline never imports an engine and an engine never imports the pipeline:
 
-    Speech (16 kHz mono float32 window)  -> engine.transcribe_speech -> Transcript (segments)
-    segments of every window              -> result_from_segments   -> whisper's result shape
+    Speech (16 kHz mono float32 window)  -> engine.transcribe_speech -> Transcript (Segments)
+    Segments of every window              -> result_from_segments   -> Result
 
-result = {"text": str, "language": str, "duration": float,
-          "segments": [{"id": int, "start": float, "end": float, "text": str,
-                        "words": [{"word", "start", "end", "probability"}]}],
-          "coverage": {...}}
+A Segment holds its Words (each timed, with the model's probability); a Result is a whole
+recording's transcript: its text, Segments, language, duration and Coverage. They are typed
+values everywhere in the code and dicts only in JSON (done records, the .json transcript),
+in whisper's result shape, written and read by to_dict/from_dict:
 
-Word, Segment, Coverage and Result are that shape as typed values, with to_dict/from_dict that
-keep a done record's JSON exactly as it is.
+    {"text": str, "segments": [{"start": float, "end": float, "text": str,
+                                 "avg_logprob": float, "no_speech_prob": float,
+                                 "words": [{"word", "start", "end", "probability"}], "id": int}],
+     "language": str, "duration": float, "coverage": {...}}
+
+avg_logprob and no_speech_prob only where the engine reports them (not whisper.cpp); "words"
+where the segment has words (openai-whisper also lists an empty one).
 """
 
 from __future__ import annotations
@@ -184,7 +189,7 @@ class Transcript:
     """An engine's answer for one Speech: segments timed on `audio`'s own clock (seconds from
     its first sample), each with its words and their times, and the language it used."""
 
-    segments: list[dict]
+    segments: list[Segment]
     language: str
 
 
@@ -219,45 +224,42 @@ def auto_beam_size(seconds: float) -> int:
 MAX_CUE_SECONDS = 7.0  # longest subtitle cue we write when word timings allow a split
 
 
-def split_long_segments(segments: list[dict], max_seconds: float = MAX_CUE_SECONDS) -> list[dict]:
-    """Cut segments longer than `max_seconds` at word boundaries into subtitle-sized pieces.
+def split_long_segments(segments: list[Segment], max_seconds: float = MAX_CUE_SECONDS
+                        ) -> list[Segment]:
+    """Cut segments longer than `max_seconds` at word boundaries into subtitle-sized pieces,
+    numbered in order.
 
     The batched pipeline returns one segment per speech chunk (up to 30 s): fine for .txt, too
     long for a subtitle cue. With word timings each piece ends at the last word that fits,
     preferring a word that closes a sentence or clause. Segments without words stay whole.
     """
-    pieces: list[dict] = []
+    pieces: list[Segment] = []
     for segment in segments:
-        words = segment.get("words") or []
-        if segment["end"] - segment["start"] <= max_seconds or not words:
+        words = segment.words
+        if segment.end - segment.start <= max_seconds or not words:
             pieces.append(segment)
             continue
         while words:
             cut = _cut_index(words, max_seconds)
             chunk, words = words[:cut], words[cut:]
-            pieces.append(dict(segment, start=round(chunk[0]["start"], 3),
-                               end=round(chunk[-1]["end"], 3),
-                               text="".join(word["word"] for word in chunk), words=chunk))
-    for index, piece in enumerate(pieces):
-        piece["id"] = index
-    return pieces
+            pieces.append(replace(segment, start=round(chunk[0].start, 3),
+                                  end=round(chunk[-1].end, 3),
+                                  text="".join(word.word for word in chunk), words=chunk))
+    return [replace(piece, id=index) for index, piece in enumerate(pieces)]
 
 
-def _cut_index(words: list[dict], max_seconds: float) -> int:
-    limit = words[0]["start"] + max_seconds
-    fits = max(1, sum(1 for word in words if word["end"] <= limit))
+def _cut_index(words: list[Word], max_seconds: float) -> int:
+    limit = words[0].start + max_seconds
+    fits = max(1, sum(1 for word in words if word.end <= limit))
     if fits == len(words):
         return fits
     for index in range(fits, max(1, fits // 2), -1):  # a punctuation break in the later half
-        if words[index - 1]["word"].rstrip().endswith((".", "?", "!", ",", ";", ":")):
+        if words[index - 1].word.rstrip().endswith((".", "?", "!", ",", ";", ":")):
             return index
     return fits
 
 
-def result_from_segments(segments: list[dict], language: str, duration: float) -> dict:
-    return {
-        "text": "".join(segment["text"] for segment in segments),
-        "segments": segments,
-        "language": language,
-        "duration": duration,
-    }
+def result_from_segments(segments: list[Segment], language: str, duration: float,
+                         coverage: Coverage | None = None) -> Result:
+    return Result(text="".join(segment.text for segment in segments), segments=segments,
+                  language=language, duration=duration, coverage=coverage)
