@@ -40,7 +40,8 @@ JsonObject = Mapping[str, Any]  # one object of a done record's JSON, as json.lo
 
 @dataclass(frozen=True)
 class Word:
-    """One word as spoken, seconds on the recording's clock, with its leading space."""
+    """One word as spoken, with its leading space: when (seconds on the clock of what was
+    transcribed: the recording's, once the pipeline has it) and the model's probability."""
 
     start: float
     end: float
@@ -59,15 +60,17 @@ class Word:
 
 @dataclass(frozen=True)
 class Segment:
-    """A stretch of the transcript, from the start of its first word to the end of its last
-    (or as the engine timed it, where it gave no words); `id` is its place in the Result."""
+    """A stretch of the transcript with its words (none where the engine gave none); `id` is
+    its place in the Result."""
 
     start: float
     end: float
     text: str
     words: list[Word]
     id: int = 0
-    avg_logprob: float | None = None  # the decoder's, kept in the JSON where it gives them
+    # The decoder's scores where the engine gives them (not whisper.cpp): nothing here reads
+    # them, the JSON keeps them.
+    avg_logprob: float | None = None
     no_speech_prob: float | None = None
     # JSON only: "words": [] is written for a segment without words (openai-whisper lists it on
     # a segment it cleared; the other engines leave the key out).
