@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from tests.support.wer import normalise  # noqa: E402
 
+from whisper_automation.transcription.speech import Segment, Word  # noqa: E402
+
 CORPUS = REPO.parent / "shared" / "corpus"
 SETS = {"hard": CORPUS / "hard", "readings": CORPUS / "readings", "bedtime": CORPUS / "bedtime",
         "longform": CORPUS / "longform"}
@@ -93,13 +95,13 @@ def read_manifest(path: Path) -> dict[str, tuple[str, str]]:
                 for row in csv.DictReader(stream, delimiter="\t")}
 
 
-def score(reference: str, segments: list[dict], seams: list[float], language: str = "en"
+def score(reference: str, segments: list[Segment], seams: list[float], language: str = "en"
           ) -> Score:
     import jiwer
     from whisper.normalizers import BasicTextNormalizer
 
     clean = normalise if language == "en" else BasicTextNormalizer()
-    hypothesis = clean("".join(segment["text"] for segment in segments)) or "<empty>"
+    hypothesis = clean("".join(segment.text for segment in segments)) or "<empty>"
     output = jiwer.process_words(clean(reference), hypothesis)
     lost = max((chunk.ref_end_idx - chunk.ref_start_idx for chunk in output.alignments[0]
                 if chunk.type == "delete"), default=0)
@@ -110,13 +112,13 @@ def score(reference: str, segments: list[dict], seams: list[float], language: st
     return result
 
 
-def errors_near(output, segments: list[dict], seams: list[float]) -> int:
+def errors_near(output, segments: list[Segment], seams: list[float]) -> int:
     """Errors whose hypothesis words (or, for deletions, the neighbouring hypothesis word)
     were timed within SEAM_SECONDS of a window seam: the normalised words are matched to the
     timed words in proportion, which is close enough to place an error within seconds."""
     if not seams:
         return 0
-    times = [word["start"] for segment in segments for word in segment.get("words") or []]
+    times = [word.start for segment in segments for word in segment.words]
     hypothesis_words = len(output.hypotheses[0])
     if not times or not hypothesis_words:
         return 0
@@ -133,17 +135,19 @@ def errors_near(output, segments: list[dict], seams: list[float]) -> int:
 
 
 def run_peer(model, path: Path, beam: int, language: str | None
-             ) -> tuple[list[dict], list[float], str]:
+             ) -> tuple[list[Segment], list[float], str]:
     # Exactly whisper-ctranslate2's decoding (its word timestamps are off by default: with
     # them faster-whisper moves its 30 s window differently, and loses more).
     pieces, info = model.transcribe(str(path), vad_filter=True, beam_size=beam,
                                     condition_on_previous_text=True, word_timestamps=False,
                                     language=language)
-    return [{"text": piece.text, "words": [{"start": w.start} for w in piece.words or []]}
+    return [Segment(start=piece.start, end=piece.end, text=piece.text,
+                    words=[Word(start=w.start, end=w.end, word=w.word, probability=w.probability)
+                           for w in piece.words or []])
             for piece in pieces], [], info.language
 
 
-def run_project(engine, path: Path, options: dict) -> tuple[list[dict], list[float], str]:
+def run_project(engine, path: Path, options: dict) -> tuple[list[Segment], list[float], str]:
     from whisper_automation.transcription import pipeline, windows
 
     engine.options = dataclasses.replace(engine.base_options, **options)
@@ -167,7 +171,7 @@ def run_project(engine, path: Path, options: dict) -> tuple[list[dict], list[flo
         result = pipeline.transcribe_file(engine, str(path))
     finally:
         pipeline.cut_windows = original
-    return result["segments"], seams, result["language"]
+    return result.segments, seams, result.language
 
 
 VARIANTS: dict[str, dict] = {

@@ -33,7 +33,7 @@ engine = load_engine("faster-whisper", EngineOptions("tiny.en", None, "int8", 5,
                                                      int(sys.argv[1])))
 started = time.monotonic()
 result = transcribe_file(engine, sys.argv[2])
-print(result["duration"], time.monotonic() - started)
+print(result.duration, time.monotonic() - started)
 """
 
 

@@ -53,11 +53,11 @@ from whisper_automation.storage.base import LocalStorage, Storage  # noqa: E402
 from whisper_automation.storage.layout import DONE, STATE_DIR, Version  # noqa: E402
 from whisper_automation.storage.records import Transcription, is_done, write_done  # noqa: E402
 from whisper_automation.storage.s3 import S3Storage, s3_client  # noqa: E402
+from whisper_automation.transcription.speech import Result, Segment  # noqa: E402
 
 FORMATS = ("txt",)
-RESULT = {"text": " A short story.", "language": "en", "duration": 12.0,
-          "segments": [{"id": 0, "start": 0.0, "end": 12.0, "text": " A short story.",
-                        "words": []}]}
+RESULT = Result(text=" A short story.", language="en", duration=12.0,
+                segments=[Segment(start=0.0, end=12.0, text=" A short story.", words=[])])
 RECORD_PREFIX = f"{STATE_DIR}/"
 
 

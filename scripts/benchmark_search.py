@@ -33,6 +33,7 @@ from pathlib import Path
 from whisper_automation.storage.base import LocalStorage
 from whisper_automation.storage.layout import Version
 from whisper_automation.storage.records import Transcription, latest_done, write_done
+from whisper_automation.transcription.speech import Result, Segment, Word
 from whisper_automation.web.searchindex import SearchIndex
 from whisper_automation.web.searchquery import to_fts_query
 
@@ -72,13 +73,13 @@ def make_record(number: int, segments: int, words: list[str], weights: list[floa
             chosen[rng.randrange(12)] = rng.choice(NAMES)
         timed, start = [], clock
         for word in chosen:
-            timed.append({"word": " " + word, "start": round(clock, 2),
-                          "end": round(clock + 0.35, 2), "probability": 0.9})
+            timed.append(Word(start=round(clock, 2), end=round(clock + 0.35, 2), word=" " + word,
+                              probability=0.9))
             clock += 0.4
-        parts.append({"id": position, "start": round(start, 2), "end": round(clock, 2),
-                      "text": " " + " ".join(chosen), "words": timed})
-    result = {"text": " ".join(p["text"] for p in parts), "language": "en",
-              "duration": clock, "segments": parts}
+        parts.append(Segment(start=round(start, 2), end=round(clock, 2),
+                             text=" " + " ".join(chosen), words=timed, id=position))
+    result = Result(text=" ".join(part.text for part in parts), segments=parts, language="en",
+                    duration=clock)
     key = f"year{number % 20:02d}/month{number % 12:02d}/story-{number:06d}.mp3"
     return Transcription(key=key, version=Version(size=1000 + version, mtime_ns=version),
                    output_stem=key[:-4], result=result, engine="synthetic", model="none",

@@ -42,9 +42,9 @@ def child(engine_name: str, beam: int, threads: int, path: str) -> None:
     result = transcribe_file(engine, path)
     finished = time.perf_counter()
     print(json.dumps({"load_s": loaded - started, "transcribe_s": finished - loaded,
-                      "cpu_s": time.process_time() - cpu, "audio_s": result["duration"],
+                      "cpu_s": time.process_time() - cpu, "audio_s": result.duration,
                       "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "text": result["text"]}))
+                      "text": result.text}))
 
 
 def run_variant(variant: str, threads: int, path: str) -> dict:

@@ -56,10 +56,11 @@ for module in modules:
     importlib.import_module(module)
 from whisper_automation.transcription.prose import RecordingInfo
 from whisper_automation.settings import FORMATS
+from whisper_automation.transcription.speech import Result
 from whisper_automation.transcription.writers import render
 
-result = {"text": "Ask not.", "language": "en", "duration": 2.0,
-          "segments": [{"start": 0.0, "end": 2.0, "text": " Ask not."}]}
+result = Result.from_dict({"text": "Ask not.", "language": "en", "duration": 2.0,
+                           "segments": [{"start": 0.0, "end": 2.0, "text": " Ask not."}]})
 for fmt in FORMATS:
     assert render(result, fmt, RecordingInfo("a/talk.mp3")), fmt
 print("ok")

@@ -69,7 +69,7 @@ TRANSCRIBE_WITH_WHISPER_CPP = (
     "from whisper_automation.transcription.pipeline import transcribe_file; "
     "options = EngineOptions(model='/models/current', language='en', compute_type='int8', "
     "beam_size=1, vad=True, threads=1); "
-    "print(transcribe_file(load_engine('whisper.cpp', options), sys.argv[1])['text'])")
+    "print(transcribe_file(load_engine('whisper.cpp', options), sys.argv[1]).text)")
 
 
 def test_engine_whisper_cpp_builds_a_torch_free_image_with_the_converted_model_baked_in(

@@ -38,13 +38,13 @@ def test_base_is_joined_once_from_its_two_packages(tmp_path: Path) -> None:
 
 def test_base_detects_spanish_and_transcribes_it(base_engine) -> None:
     result = transcribe_file(base_engine, str(SPANISH))
-    assert result["language"] == "es"
+    assert result.language == "es"
     clean = BasicTextNormalizer()
     reference = references(DATA / "MANIFEST.tsv")[SPANISH.name]
-    assert jiwer.wer(clean(reference), clean(result["text"])) <= 0.35, result["text"]
+    assert jiwer.wer(clean(reference), clean(result.text)) <= 0.35, result.text
 
 
 def test_base_hears_english_as_english(base_engine) -> None:
     result = transcribe_file(base_engine, str(JFK))
-    assert result["language"] == "en"
-    assert word_error_rate(references()["speeches/jfk.flac"], result["text"]) <= 0.05
+    assert result.language == "en"
+    assert word_error_rate(references()["speeches/jfk.flac"], result.text) <= 0.05

@@ -169,7 +169,7 @@ def test_faster_whisper_worker_never_imports_torch(tiny_model_dir: Path) -> None
         "from whisper_automation.transcription.pipeline import transcribe_file\n"
         "engine = load_engine('faster-whisper', EngineOptions('tiny.en', None, 'int8', 1,"
         " True, 2))\n"
-        f"text = transcribe_file(engine, {str(jfk)!r})['text']\n"
+        f"text = transcribe_file(engine, {str(jfk)!r}).text\n"
         "assert 'country' in text, text\n"
         "print('torch' in sys.modules)\n"
     )

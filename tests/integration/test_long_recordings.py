@@ -15,7 +15,7 @@ from tests.support.audio import SAMPLES, join_with_pauses, samples_of, write_wav
 from tests.support.wer import longest_lost_run, normalise, references, word_error_rate
 from whisper_automation.transcription.engines import EngineOptions, load_engine
 from whisper_automation.transcription.pipeline import transcribe_file
-from whisper_automation.transcription.speech import SAMPLE_RATE
+from whisper_automation.transcription.speech import SAMPLE_RATE, Result
 
 pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -31,8 +31,8 @@ engine = load_engine("faster-whisper", EngineOptions("tiny.en", "en", "int8", 5,
 loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 result = transcribe_file(engine, sys.argv[1])
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"loaded_kb": loaded, "peak_kb": peak, "duration": result["duration"],
-                  "coverage": result["coverage"], "words": len(result["text"].split())}))
+print(json.dumps({"loaded_kb": loaded, "peak_kb": peak, "duration": result.duration,
+                  "coverage": result.coverage.to_dict(), "words": len(result.text.split())}))
 """
 
 
@@ -81,23 +81,24 @@ def test_preamble_whisper_skips_in_one_pass_is_recovered() -> None:
     engine = load_engine("faster-whisper", engine_options())
     result = transcribe_file(engine, str(EXCERPT))
     reference = references(DATA / "MANIFEST.tsv")[EXCERPT.name]
-    text = result["text"].lower()
+    text = result.text.lower()
     for phrase in ("crimson fairy book", "public domain", "volunteer", "andrew lang",
                    "once upon a time"):
-        assert phrase in text, (phrase, result["text"])
+        assert phrase in text, (phrase, result.text)
     assert text.index("public domain") < text.index("once upon a time")
-    assert longest_lost_run(reference, result["text"]) <= 5, result["text"]
-    coverage = result["coverage"]
-    assert coverage["gaps_found"] >= 1
-    assert coverage["recovered_seconds"] >= 10
-    assert coverage["uncovered_seconds"] == 0
+    assert longest_lost_run(reference, result.text) <= 5, result.text
+    coverage = result.coverage
+    assert coverage is not None
+    assert coverage.gaps_found >= 1
+    assert coverage.recovered_seconds >= 10
+    assert coverage.uncovered_seconds == 0
 
 
 def test_recovery_off_loses_the_preamble_so_the_test_above_can_fail() -> None:
     engine = load_engine("faster-whisper", engine_options(recover_seconds=0))
     result = transcribe_file(engine, str(EXCERPT))
     reference = references(DATA / "MANIFEST.tsv")[EXCERPT.name]
-    assert longest_lost_run(reference, result["text"]) > 20, result["text"]
+    assert longest_lost_run(reference, result.text) > 20, result.text
 
 
 @pytest.mark.parametrize("batch_size", [0, 4], ids=["sequential", "batched-in-two-groups"])
@@ -114,9 +115,10 @@ def test_window_seams_neither_drop_nor_repeat_a_word(tmp_path: Path, batch_size:
                                                           batch_size=batch_size))
     result = transcribe_file(engine, str(recording))
 
-    cuts = result["coverage"]["seams"]  # after the sentence each window ended on
-    assert len(cuts) >= 2 and result["coverage"]["windows"] == len(cuts) + 1
-    assert "thank you" not in normalise(result["text"])  # no end-of-input filler at a seam
+    assert result.coverage is not None
+    cuts = result.coverage.seams  # after the sentence each window ended on
+    assert len(cuts) >= 2 and result.coverage.windows == len(cuts) + 1
+    assert "thank you" not in normalise(result.text)  # no end-of-input filler at a seam
     starts = [0.0] + [end for _, end in pauses]
     ends = [start for start, _ in pauses] + [audio.size / SAMPLE_RATE]
     at_seams = 0
@@ -132,9 +134,8 @@ def test_window_seams_neither_drop_nor_repeat_a_word(tmp_path: Path, batch_size:
     assert at_seams >= len(cuts)
 
 
-def sentence_words(result: dict, start: float, end: float) -> str:
+def sentence_words(result: Result, start: float, end: float) -> str:
     """The words whose middle lies in [start - 0.75, end + 0.75): one sentence and half of the
     pause on either side."""
-    return "".join(word["word"] for segment in result["segments"]
-                   for word in segment.get("words", [])
-                   if start - 0.75 <= (word["start"] + word["end"]) / 2 < end + 0.75)
+    return "".join(word.word for segment in result.segments for word in segment.words
+                   if start - 0.75 <= (word.start + word.end) / 2 < end + 0.75)

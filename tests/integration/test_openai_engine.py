@@ -24,8 +24,8 @@ def test_openai_whisper_transcript_of_jfk_matches_faster_whisper(
     fast_engine = load_engine("faster-whisper", EngineOptions(
         "tiny.en", "en", "float32", 5, False, 2))
 
-    openai_text = transcribe_file(reference_engine, str(JFK))["text"].strip()
-    faster_text = transcribe_file(fast_engine, str(JFK))["text"].strip()
+    openai_text = transcribe_file(reference_engine, str(JFK)).text.strip()
+    faster_text = transcribe_file(fast_engine, str(JFK)).text.strip()
 
     assert openai_text == faster_text
     assert word_error_rate(references()["speeches/jfk.flac"], openai_text) < 0.1

@@ -70,7 +70,7 @@ def _normalised(text: str) -> str:
 def test_jfk_text_equals_the_other_engines_after_normalisation(
         cpp_engine, faster_engine, openai_checkpoint: Path) -> None:
     reference_engine = load_engine("openai-whisper", _options(str(openai_checkpoint)))
-    texts = {engine.name: _normalised(transcribe_file(engine, str(JFK))["text"])
+    texts = {engine.name: _normalised(transcribe_file(engine, str(JFK)).text)
              for engine in (cpp_engine, faster_engine, reference_engine)}
     assert texts["whisper.cpp"] == texts["faster-whisper"] == texts["openai-whisper"], texts
     assert word_error_rate(references()["speeches/jfk.flac"], texts["whisper.cpp"]) == 0.0
@@ -78,28 +78,28 @@ def test_jfk_text_equals_the_other_engines_after_normalisation(
 
 def test_words_carry_leading_spaces_and_times_inside_their_segment(cpp_engine) -> None:
     result = transcribe_file(cpp_engine, str(JFK))
-    assert result["language"] == "en"
-    for segment in result["segments"]:
-        words = segment["words"]
-        assert words and all(word["word"].startswith(" ") for word in words)
-        assert "".join(word["word"] for word in words) == segment["text"]
-        assert all(segment["start"] <= word["start"] <= word["end"] <= segment["end"]
+    assert result.language == "en"
+    for segment in result.segments:
+        words = segment.words
+        assert words and all(word.word.startswith(" ") for word in words)
+        assert "".join(word.word for word in words) == segment.text
+        assert all(segment.start <= word.start <= word.end <= segment.end
                    for word in words)
-        assert all(0.0 <= word["probability"] <= 1.0 for word in words)
-    starts = [word["start"] for segment in result["segments"] for word in segment["words"]]
+        assert all(0.0 <= word.probability <= 1.0 for word in words)
+    starts = [word.start for segment in result.segments for word in segment.words]
     assert starts == sorted(starts)
     # "ask not" is said at 3.3-4.3 s (the faster-whisper engine places it there too).
-    ask = next(word for segment in result["segments"] for word in segment["words"]
-               if word["word"].strip().lower() == "ask")
-    assert 2.0 <= ask["start"] <= 4.0
+    ask = next(word for segment in result.segments for word in segment.words
+               if word.word.strip().lower() == "ask")
+    assert 2.0 <= ask.start <= 4.0
 
 
 def test_speech_is_timed_on_its_own_clock(cpp_engine) -> None:
     audio = samples_of(JFK)
     silence = np.zeros(16_000 * 5, dtype=np.float32)
     later = cpp_engine.transcribe_speech(Speech(np.concatenate([silence, audio])), "", "en")
-    first_word = later.segments[0]["words"][0]
-    assert first_word["start"] >= 4.5, later.segments[0]
+    first_word = later.segments[0].words[0]
+    assert first_word.start >= 4.5, later.segments[0]
 
 
 def test_nothing_of_one_call_carries_into_the_next(cpp_engine) -> None:
@@ -128,8 +128,8 @@ def test_long_recording_word_error_rate_is_that_of_faster_whisper_within_noise(
     # docs/whispercpp.md, and not what this test compares.
     fresh = load_engine("whisper.cpp", _options(str(cpp_engine.model_path)))
     path, reference = long_recording
-    cpp_wer = word_error_rate(reference, transcribe_file(fresh, str(path))["text"])
-    faster_wer = word_error_rate(reference, transcribe_file(faster_engine, str(path))["text"])
+    cpp_wer = word_error_rate(reference, transcribe_file(fresh, str(path)).text)
+    faster_wer = word_error_rate(reference, transcribe_file(faster_engine, str(path)).text)
     assert cpp_wer <= faster_wer + 0.03, (cpp_wer, faster_wer)
     assert cpp_wer <= 0.08, cpp_wer
 

@@ -27,7 +27,7 @@ from whisper_automation.transcription.engines.base import EngineOptions, load_en
 # tests/support/stack.py, a pytest plugin, imports this module: the pipeline (numpy, the VAD)
 # is imported only in a process that loads this engine.
 if TYPE_CHECKING:
-    from whisper_automation.transcription.speech import Speech, Transcript
+    from whisper_automation.transcription.speech import Result, Speech, Transcript
 
 
 def announce_files_to_engines() -> None:
@@ -35,11 +35,11 @@ def announce_files_to_engines() -> None:
     `before_file(path)` hears of each recording before its windows are transcribed."""
     from whisper_automation.transcription import pipeline
 
-    transcribe_file: Callable[..., dict] = pipeline.transcribe_file
+    transcribe_file: Callable[..., Result] = pipeline.transcribe_file
     if getattr(transcribe_file, "announces_files", False):
         return
 
-    def announcing(engine: object, audio_path: str) -> dict:
+    def announcing(engine: object, audio_path: str) -> Result:
         before_file = getattr(engine, "before_file", None)
         if before_file is not None:
             before_file(audio_path)

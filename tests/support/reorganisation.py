@@ -14,13 +14,14 @@ from whisper_automation.settings import Settings, load_settings
 from whisper_automation.storage.base import Storage, StorageError
 from whisper_automation.storage.fingerprint import fingerprint_hex
 from whisper_automation.storage.records import Transcription, write_done
+from whisper_automation.transcription.speech import Result, Segment
 
 FORMATS = ("txt", "srt")
 
 
-def result_for(text: str) -> dict:
-    return {"text": text, "language": "en", "duration": 2.0,
-            "segments": [{"id": 0, "start": 0.0, "end": 2.0, "text": text}]}
+def result_for(text: str) -> Result:
+    return Result(text=text, language="en", duration=2.0,
+                  segments=[Segment(start=0.0, end=2.0, text=text, words=[])])
 
 
 class DirectorRig:

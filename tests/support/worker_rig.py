@@ -18,6 +18,7 @@ from whisper_automation.storage import layout
 from whisper_automation.storage.base import LocalStorage
 from whisper_automation.storage.layout import FAILED, Version
 from whisper_automation.storage.records import read_record
+from whisper_automation.transcription.speech import Result, Segment
 
 
 def write_wav(path: Path, seconds: float = 0.2) -> Path:
@@ -30,8 +31,8 @@ def write_wav(path: Path, seconds: float = 0.2) -> Path:
     return path
 
 
-RESULT = {"text": " Hi there.", "language": "en", "duration": 0.2,
-          "segments": [{"id": 0, "start": 0.0, "end": 0.2, "text": " Hi there."}]}
+RESULT = Result(text=" Hi there.", language="en", duration=0.2,
+                segments=[Segment(start=0.0, end=0.2, text=" Hi there.", words=[])])
 
 
 class StubEngine:
@@ -48,7 +49,7 @@ class StubEngine:
     def describe(self) -> dict:
         return {"engine": self.name, "model": self.model}
 
-    def transcribe_file(self, engine: object, audio_path: str) -> dict:
+    def transcribe_file(self, engine: object, audio_path: str) -> Result:
         assert engine is self, "the worker transcribes with its own engine"
         self.calls.append(audio_path)
         if self.error is not None:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 
 from whisper_automation.transcription.coverage import covered_spans, find_gaps, widen, words_inside
+from whisper_automation.transcription.speech import Segment, Word
 
 
-def word(text: str, start: float, end: float) -> dict:
-    return {"word": " " + text, "start": start, "end": end, "probability": 0.9}
+def word(text: str, start: float, end: float) -> Word:
+    return Word(start=start, end=end, word=" " + text, probability=0.9)
 
 
-def segment(*words: dict) -> dict:
-    return {"start": words[0]["start"], "end": words[-1]["end"],
-            "text": "".join(w["word"] for w in words), "words": list(words)}
+def segment(*words: Word) -> Segment:
+    return Segment(start=words[0].start, end=words[-1].end,
+                   text="".join(w.word for w in words), words=list(words))
 
 
 def test_speech_before_the_first_word_is_a_gap() -> None:
@@ -53,7 +54,7 @@ def test_a_covered_word_between_two_stretches_splits_them() -> None:
 
 
 def test_segments_without_word_timings_cover_their_whole_span() -> None:
-    covered = covered_spans([{"start": 0.0, "end": 30.0, "text": " all of it"}])
+    covered = covered_spans([Segment(start=0.0, end=30.0, text=" all of it", words=[])])
     assert find_gaps([(0.0, 30.0)], covered, min_seconds=1.0) == []
 
 
@@ -61,23 +62,23 @@ def test_words_inside_keeps_only_words_whose_middle_is_in_the_stretch() -> None:
     recovered = [segment(word("before", 1.0, 2.0), word("inside", 3.0, 4.0),
                          word("edge", 7.8, 8.6))]
     kept = words_inside(recovered, 2.5, 8.0)
-    assert [w["word"] for w in kept[0]["words"]] == [" inside"]
-    assert kept[0]["text"] == " inside"
-    assert (kept[0]["start"], kept[0]["end"]) == (3.0, 4.0)
+    assert [w.word for w in kept[0].words] == [" inside"]
+    assert kept[0].text == " inside"
+    assert (kept[0].start, kept[0].end) == (3.0, 4.0)
 
 
 def test_words_inside_with_keep_false_leaves_the_words_outside() -> None:
     first = [segment(word("one", 1.0, 1.5), word("two", 5.0, 5.5), word("three", 9.0, 9.5))]
     outside = words_inside(first, 4.0, 6.0, keep=False)
-    assert [w["word"] for s in outside for w in s["words"]] == [" one", " three"]
+    assert [w.word for s in outside for w in s.words] == [" one", " three"]
 
 
 def test_words_inside_with_keep_false_splits_a_segment_around_the_stretch() -> None:
     # Words put into the stretch then sort between the two parts, not after the whole segment.
     first = [segment(word("one", 1.0, 1.5), word("two", 5.0, 5.5), word("three", 9.0, 9.5))]
     outside = words_inside(first, 4.0, 6.0, keep=False)
-    assert [[w["word"] for w in s["words"]] for s in outside] == [[" one"], [" three"]]
-    assert [(s["start"], s["end"], s["text"]) for s in outside] == [(1.0, 1.5, " one"),
+    assert [[w.word for w in s.words] for s in outside] == [[" one"], [" three"]]
+    assert [(s.start, s.end, s.text) for s in outside] == [(1.0, 1.5, " one"),
                                                                     (9.0, 9.5, " three")]
 
 
@@ -86,7 +87,7 @@ def test_a_stretched_word_sits_where_it_starts_not_over_the_speech_it_stretches_
     # skipped sentence's stretch does not contain it, the stretch from its start does.
     words = [segment(word("had", 465.7, 466.0), word("laughed.", 466.0, 469.1))]
     assert words_inside(words, 467.5, 471.5) == []
-    assert [w["word"] for s in words_inside(words, 466.0, 471.5) for w in s["words"]] == [
+    assert [w.word for s in words_inside(words, 466.0, 471.5) for w in s.words] == [
         " laughed."]
 
 

@@ -24,10 +24,11 @@ from whisper_automation.storage.records import (
     read_records,
     write_done,
 )
+from whisper_automation.transcription.speech import Result, Segment
 from whisper_automation.transcription.writers import render
 
-RESULT = {"text": " Hello world.", "language": "en", "duration": 1.5,
-          "segments": [{"id": 0, "start": 0.0, "end": 1.5, "text": " Hello world."}]}
+RESULT = Result(text=" Hello world.", language="en", duration=1.5,
+                segments=[Segment(start=0.0, end=1.5, text=" Hello world.", words=[])])
 
 
 def make_settings(formats: tuple[str, ...] = ("txt", "srt")) -> Settings:
@@ -98,7 +99,7 @@ def test_write_done_writes_outputs_and_a_record_with_the_result(trees: Trees) ->
     assert (trees.dst / "week1" / "a.srt").read_bytes() == render(RESULT, "srt")
     assert not (trees.dst / "week1" / "a.vtt").exists()
     record = read_record(trees.destination, name)
-    assert record["result"] == RESULT
+    assert record["result"] == RESULT.to_dict()
     assert record["formats"] == ["txt", "srt"]
     assert record["audio_seconds"] == 1.5
     assert record["version"] == trees.version("week1/a.mp3").to_dict()

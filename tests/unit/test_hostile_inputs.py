@@ -118,11 +118,12 @@ def test_a_users_own_file_where_a_transcript_would_go_is_never_overwritten(
 def test_transcripts_of_this_tool_are_replaced_when_their_recording_changes(
         tmp_path: Path) -> None:
     from whisper_automation.storage.records import Transcription, write_done
+    from whisper_automation.transcription.speech import Result
 
     tree = LocalStorage(tmp_path)
     (tmp_path / "talk.flac").write_bytes(b"x")
     version = dict(tree.scan(EXTENSIONS))["talk.flac"]
-    write_done(tree, Transcription("talk.flac", version, "talk", {"text": "old", "segments": []},
+    write_done(tree, Transcription("talk.flac", version, "talk", Result("old", [], "en", 1.0),
                                    "e", "m", {}, 1.0, "w", 0.0), ("txt", "srt"))
     (tmp_path / "talk.flac").write_bytes(b"changed")
     plan = make_plan(tree, tree, settings())

@@ -12,10 +12,24 @@ import pytest
 from tests.support.audio import JFK, join_with_pauses, samples_of, write_wav
 from whisper_automation.transcription.engines.base import EngineOptions
 from whisper_automation.transcription.pipeline import Coverage, _recover_gaps, transcribe_file
-from whisper_automation.transcription.speech import SAMPLE_RATE, AudioError, Speech, Transcript
+from whisper_automation.transcription.speech import (
+    SAMPLE_RATE,
+    AudioError,
+    Result,
+    Segment,
+    Speech,
+    Transcript,
+    Word,
+)
 from whisper_automation.transcription.windows import Window
 
 SKIPPED_SECONDS = 8.0
+
+
+def heard(words: list[Word]) -> Transcript:
+    """What a scripted engine answers: one segment of `words`."""
+    return Transcript([Segment(start=words[0].start, end=words[-1].end,
+                               text="".join(word.word for word in words), words=words)], "en")
 
 
 class SkippingEngine:
@@ -35,12 +49,9 @@ class SkippingEngine:
         self.calls.append((speech.seconds, prompt))
         self.beams.add(beam_size)
         skip = SKIPPED_SECONDS if prompt is not None else 0.0
-        words = [{"word": " w", "start": float(t), "end": float(t) + 0.4, "probability": 1.0}
+        words = [Word(start=float(t), end=float(t) + 0.4, word=" w", probability=1.0)
                  for t in np.arange(skip, speech.seconds - 0.4, 0.5)]
-        if not words:
-            return Transcript([], "en")
-        return Transcript([{"start": words[0]["start"], "end": words[-1]["end"],
-                            "text": " w" * len(words), "words": words}], "en")
+        return heard(words) if words else Transcript([], "en")
 
 
 @pytest.fixture(scope="module")
@@ -49,39 +60,40 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_wav(tmp_path_factory.mktemp("audio") / "joined.wav", audio)
 
 
-def all_words(result: dict) -> list[dict]:
-    return [word for segment in result["segments"] for word in segment.get("words", [])]
+def all_words(result: Result) -> list[Word]:
+    return [word for segment in result.segments for word in segment.words]
 
 
 def test_skipped_speech_is_transcribed_again_without_context_and_spliced_in(
         recording: Path) -> None:
     engine = SkippingEngine(window_seconds=60.0, recover_seconds=5.0)
     result = transcribe_file(engine, str(recording))
-    coverage = result["coverage"]
-    assert coverage["windows"] >= 4
-    assert coverage["gaps_found"] == coverage["windows"]  # each window's start was skipped
-    assert coverage["recovered_seconds"] >= 0.9 * coverage["windows"] * (SKIPPED_SECONDS - 0.5)
-    assert coverage["uncovered_seconds"] == 0.0
-    assert [prompt for _, prompt in engine.calls].count(None) == coverage["gaps_found"]
+    coverage = result.coverage
+    assert coverage is not None
+    assert coverage.windows >= 4
+    assert coverage.gaps_found == coverage.windows  # each window's start was skipped
+    assert coverage.recovered_seconds >= 0.9 * coverage.windows * (SKIPPED_SECONDS - 0.5)
+    assert coverage.uncovered_seconds == 0.0
+    assert [prompt for _, prompt in engine.calls].count(None) == coverage.gaps_found
 
 
 def test_spliced_words_are_in_order_and_never_overlap(recording: Path) -> None:
     result = transcribe_file(SkippingEngine(window_seconds=60.0), str(recording))
     words = all_words(result)
-    starts = [word["start"] for word in words]
+    starts = [word.start for word in words]
     assert starts == sorted(starts)
     for before, after in itertools.pairwise(words):
-        assert after["start"] >= before["end"] - 1e-6
+        assert after.start >= before.end - 1e-6
 
 
 def test_words_sit_on_the_recordings_clock_inside_speech(recording: Path) -> None:
     result = transcribe_file(SkippingEngine(window_seconds=60.0), str(recording))
-    assert result["duration"] == pytest.approx(16 * 11.0 + 15 * 3.0, abs=0.5)
+    assert result.duration == pytest.approx(16 * 11.0 + 15 * 3.0, abs=0.5)
     # The pauses are 3 s of digital silence after each 11 s sentence: no word may start in them
     # (the VAD pads speech by 0.4 s either side, so their edges may hold a word).
     for word in all_words(result):
-        assert word["start"] <= result["duration"]
-        position = word["start"] % (11.0 + 3.0)
+        assert word.start <= result.duration
+        position = word.start % (11.0 + 3.0)
         assert not 11.0 + 0.5 < position < 14.0 - 0.5, word
 
 
@@ -89,7 +101,7 @@ def test_with_recovery_off_nothing_is_transcribed_twice(
         recording: Path) -> None:
     engine = SkippingEngine(window_seconds=60.0, recover_seconds=0.0)
     result = transcribe_file(engine, str(recording))
-    assert result["coverage"]["gaps_found"] == 0
+    assert result.coverage.gaps_found == 0
     assert all(prompt is not None for _, prompt in engine.calls)
 
 
@@ -139,23 +151,22 @@ class SentenceEndEngine:
                           beam_size: int = 0) -> Transcript:
         self.retries.append(speech.seconds)
         if speech.seconds > self.stops_when_longer_than:
-            words = [{"word": " laughed.", "start": 0.3, "end": 1.2, "probability": 1.0}]
+            words = [Word(start=0.3, end=1.2, word=" laughed.", probability=1.0)]
         else:
-            words = [{"word": " w", "start": float(t), "end": float(t) + 0.4,
-                      "probability": 1.0} for t in np.arange(0.0, speech.seconds - 0.4, 0.5)]
-        return Transcript([{"start": words[0]["start"], "end": words[-1]["end"],
-                            "text": "".join(w["word"] for w in words), "words": words}], "en")
+            words = [Word(start=float(t), end=float(t) + 0.4, word=" w", probability=1.0)
+                     for t in np.arange(0.0, speech.seconds - 0.4, 0.5)]
+        return heard(words)
 
 
 def test_skipped_speech_after_a_stretched_sentence_end_is_tried_again_alone() -> None:
     # First pass: a word every half second, but "laughed." stretched from 9.5 s over the 8 s of
     # speech that follows it ("End of chapter six..."), then words again from 18 s.
-    words = [{"word": " w", "start": t, "end": t + 0.4, "probability": 1.0}
+    words = [Word(start=float(t), end=float(t) + 0.4, word=" w", probability=1.0)
              for t in np.arange(0.0, 9.5, 0.5)]
-    words.append({"word": " laughed.", "start": 9.5, "end": 18.0, "probability": 1.0})
-    words += [{"word": " w", "start": t, "end": t + 0.4, "probability": 1.0}
+    words.append(Word(start=9.5, end=18.0, word=" laughed.", probability=1.0))
+    words += [Word(start=float(t), end=float(t) + 0.4, word=" w", probability=1.0)
               for t in np.arange(18.0, 29.5, 0.5)]
-    first = [{"start": 0.0, "end": 29.9, "text": "", "words": words}]
+    first = [Segment(start=0.0, end=29.9, text="", words=words)]
     window = Window(0.0, np.zeros(30 * SAMPLE_RATE, dtype=np.float32), [(0.0, 30.0)])
     engine = SentenceEndEngine(stops_when_longer_than=8.5)
     coverage = Coverage()
@@ -164,10 +175,10 @@ def test_skipped_speech_after_a_stretched_sentence_end_is_tried_again_alone() ->
 
     assert engine.retries[0] > 8.5  # grown over "laughed.": only that word heard
     assert engine.retries[1] < 8.5  # then the gap alone
-    spoken = [word for segment in result for word in segment["words"]]
-    assert [word["word"] for word in spoken].count(" laughed.") == 1  # kept, not replaced
+    spoken = [word for segment in result for word in segment.words]
+    assert [word.word for word in spoken].count(" laughed.") == 1  # kept, not replaced
     assert len(spoken) > len(words) + 10
-    assert [word["start"] for word in spoken] == sorted(word["start"] for word in spoken)
+    assert [word.start for word in spoken] == sorted(word.start for word in spoken)
     assert coverage.uncovered == []
 
 
@@ -188,25 +199,23 @@ class FillerAtTheEndEngine:
         words = []
         for start, end in speech.clips:
             ticks = np.arange(start, end - 0.6, 0.5)
-            words += [{"word": " w." if index == len(ticks) - 1 else " w", "start": float(t),
-                       "end": float(t) + 0.4, "probability": 1.0}
+            words += [Word(start=float(t), end=float(t) + 0.4,
+                           word=" w." if index == len(ticks) - 1 else " w", probability=1.0)
                       for index, t in enumerate(ticks)]
-        words.append({"word": " Thank you.", "start": speech.seconds - 0.5,
-                      "end": speech.seconds, "probability": 0.5})
-        return Transcript([{"start": words[0]["start"], "end": words[-1]["end"],
-                            "text": "".join(word["word"] for word in words), "words": words}],
-                          "en")
+        words.append(Word(start=speech.seconds - 0.5, end=speech.seconds, word=" Thank you.",
+                          probability=0.5))
+        return heard(words)
 
 
 def test_a_windows_last_sentence_is_decoded_again_with_what_follows_it(recording: Path) -> None:
     result = transcribe_file(FillerAtTheEndEngine(window_seconds=60.0), str(recording))
     words = all_words(result)
     # Only the recording's own end keeps the filler: every window's end was handed back.
-    assert result["coverage"]["windows"] >= 4
-    assert [word["word"] for word in words].count(" Thank you.") == 1
-    assert words[-1]["word"] == " Thank you."
+    assert result.coverage.windows >= 4
+    assert [word.word for word in words].count(" Thank you.") == 1
+    assert words[-1].word == " Thank you."
     # Nothing decoded twice: one word per half second of speech, in order.
-    starts = [word["start"] for word in words]
+    starts = [word.start for word in words]
     assert starts == sorted(starts)
     assert all(after - before >= 0.25 for before, after in itertools.pairwise(starts))
     # ... and nothing lost: the words cover all sixteen sentences.

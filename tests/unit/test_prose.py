@@ -16,6 +16,7 @@ from markdown_it import MarkdownIt
 from tests.support.done_records import finish
 from whisper_automation.cli import main
 from whisper_automation.transcription.prose import RecordingInfo, paragraphs, to_prose
+from whisper_automation.transcription.speech import Result, Segment
 from whisper_automation.transcription.writers import render
 
 # Punctuation Markdown would take for syntax, and a pause of 3 s before the third segment.
@@ -23,8 +24,9 @@ STORY = [(0.0, 2.0, "Once upon a time *three* bears_lived in [a] house <by> the 
          (2.1, 4.0, "They ate porridge & honey, 2 bowls `each`."),
          (7.0, 9.5, "Then Goldilocks came!"),
          (9.6, 12.0, "She sat down.")]
-RESULT = {"language": "en", "duration": 12.0,
-          "segments": [{"start": s, "end": e, "text": " " + t} for s, e, t in STORY]}
+SEGMENTS = [Segment(start=s, end=e, text=" " + t, words=[]) for s, e, t in STORY]
+RESULT = Result(text="".join(segment.text for segment in SEGMENTS), segments=SEGMENTS,
+                language="en", duration=12.0)
 INFO = RecordingInfo("stories/2024/goldilocks_and_the_bears.mp3")
 
 
@@ -33,14 +35,15 @@ def words(text: str) -> list[str]:
 
 
 def test_paragraphs_break_at_long_pauses_and_keep_their_start() -> None:
-    found = paragraphs(RESULT["segments"])
+    found = paragraphs(RESULT.segments)
     assert [(p.start, words(p.text)) for p in found] == [
         (0.0, words(STORY[0][2] + " " + STORY[1][2])), (7.0, words(STORY[2][2] + STORY[3][2]))]
 
 
 def test_a_long_unbroken_reading_breaks_at_a_sentence_end() -> None:
     sentence = "word " * 30 + "ends here."
-    segments = [{"start": float(n), "end": n + 1.0, "text": sentence} for n in range(12)]
+    segments = [Segment(start=float(n), end=n + 1.0, text=sentence, words=[])
+                for n in range(12)]
     found = paragraphs(segments)
     assert 1 < len(found) < 12
     assert all(p.text.endswith("ends here.") for p in found)

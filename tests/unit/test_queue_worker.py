@@ -172,7 +172,7 @@ def test_worker_transcribes_writes_outputs_and_record_then_deletes(rig: Rig) -> 
     assert not (rig.dst / "week1" / "talk.vtt").exists()
     record = read_record(rig.context.destination,
                          layout.record_key(DONE, job.key, job.version))
-    assert record["result"] == RESULT
+    assert record["result"] == RESULT.to_dict()
     assert record["engine"] == "stub" and record["model"] == "stub-model"
     assert record["worker"] == "test-worker"
     assert rig.queue.counts() == {"visible": 0, "in_flight": 0, "dead": 0}

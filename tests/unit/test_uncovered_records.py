@@ -8,17 +8,18 @@ from whisper_automation.jobs.status import build_status
 from whisper_automation.storage.base import LocalStorage
 from whisper_automation.storage.layout import Version
 from whisper_automation.storage.records import Transcription, write_done
+from whisper_automation.transcription.speech import Coverage, Result, Segment
 from whisper_automation.web.statuspage import render_html
 
 VERSION = Version(size=10, mtime_ns=5)
 
 
 def outcome(uncovered_seconds: float) -> Transcription:
-    coverage = {"speech_seconds": 300.0, "gaps_found": 1, "recovered_seconds": 12.0,
-                "uncovered_seconds": uncovered_seconds,
-                "uncovered": [[61.0, 70.5]] if uncovered_seconds else [], "windows": 3}
-    result = {"text": " hello", "language": "en", "duration": 300.0, "coverage": coverage,
-              "segments": [{"id": 0, "start": 0.0, "end": 1.0, "text": " hello"}]}
+    coverage = Coverage(speech_seconds=300.0, gaps_found=1, recovered_seconds=12.0,
+                        uncovered_seconds=uncovered_seconds,
+                        uncovered=[(61.0, 70.5)] if uncovered_seconds else [], windows=3)
+    result = Result(text=" hello", language="en", duration=300.0, coverage=coverage,
+                    segments=[Segment(start=0.0, end=1.0, text=" hello", words=[])])
     return Transcription(key="evening/story.mp3", version=VERSION, output_stem="evening/story",
                    result=result, engine="faster-whisper", model="tiny.en", options={},
                    transcribe_seconds=9.0, worker="w1", started_at=0.0)

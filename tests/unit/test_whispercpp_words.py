@@ -23,15 +23,15 @@ def test_a_space_starts_a_word_and_pieces_and_punctuation_join_the_word_before()
     tokens = [Token(b" And", 0.7, 0.9), Token(b" Amer", 1.2, 0.8), Token(b"icans", 1.5, 0.6),
               Token(b",", 1.6, 0.5), Token(b" ask", 2.0, 1.0)]
     words = group_words(tokens, 0.0, 2.0)
-    assert [word["word"] for word in words] == [" And", " Americans,", " ask"]
-    assert [(word["start"], word["end"]) for word in words][1:] == [(0.7, 1.6), (1.6, 2.0)]
-    assert words[1]["probability"] == pytest.approx((0.8 + 0.6 + 0.5) / 3, abs=1e-3)
+    assert [word.word for word in words] == [" And", " Americans,", " ask"]
+    assert [(word.start, word.end) for word in words][1:] == [(0.7, 1.6), (1.6, 2.0)]
+    assert words[1].probability == pytest.approx((0.8 + 0.6 + 0.5) / 3, abs=1e-3)
 
 
 def test_a_character_split_over_two_tokens_is_decoded_whole() -> None:
     euro = "€".encode()
     words = group_words([Token(b" 5" + euro[:1], 0.5, 1.0), Token(euro[1:], 0.8, 1.0)], 0, 1)
-    assert [word["word"] for word in words] == [" 5€"]
+    assert [word.word for word in words] == [" 5€"]
 
 
 def test_the_first_word_after_silence_starts_near_its_end_not_at_the_segment_start() -> None:
@@ -39,20 +39,20 @@ def test_the_first_word_after_silence_starts_near_its_end_not_at_the_segment_sta
     tokens = [Token(b" And", 5.7, 1.0), Token(b" so", 6.0, 1.0), Token(b" my", 6.4, 1.0),
               Token(b" fellow", 6.8, 1.0)]
     first = group_words(tokens, 0.0, 7.0)[0]
-    assert 4.5 <= first["start"] < first["end"] == 5.7
+    assert 4.5 <= first.start < first.end == 5.7
 
 
 def test_word_times_stay_inside_the_segment_and_in_order() -> None:
     tokens = [Token(b" a", 1.5, 1.0), Token(b" b", 1.2, 1.0), Token(b" c", 9.0, 1.0)]
     words = group_words(tokens, 1.0, 3.0)
-    times = [time for word in words for time in (word["start"], word["end"])]
+    times = [time for word in words for time in (word.start, word.end)]
     assert times == sorted(times)
     assert times[0] >= 1.0 and times[-1] == 3.0
 
 
 def test_tokens_that_are_only_spaces_make_no_word() -> None:
     words = group_words([Token(b" hi", 0.5, 1.0), Token(b" ", 0.6, 1.0)], 0.0, 1.0)
-    assert [word["word"] for word in words] == [" hi"]
+    assert [word.word for word in words] == [" hi"]
 
 
 @pytest.mark.parametrize(("header", "preset"), [

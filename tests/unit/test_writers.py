@@ -14,6 +14,7 @@ from types import ModuleType
 import pytest
 
 from tests.support.require import require
+from whisper_automation.transcription.speech import Result, Segment
 from whisper_automation.transcription.writers import RENDERERS, format_timestamp, render
 
 
@@ -29,24 +30,24 @@ def whisper_utils() -> ModuleType:
     return module
 
 
-RESULT = {
-    "text": " Hello there. A --> B\ttab Last words.",
-    "language": "en",
-    "duration": 3725.5,
-    "segments": [
-        {"id": 0, "seek": 0, "start": 0.0, "end": 2.5, "text": " Hello there."},
-        {"id": 1, "seek": 0, "start": 2.5, "end": 61.0049, "text": " A --> B\ttab  "},
-        {"id": 2, "seek": 0, "start": 61.0051, "end": 599.9996, "text": " Ünïcödé, 日本語"},
-        {"id": 3, "seek": 0, "start": 3599.9995, "end": 3725.4567, "text": " Last words."},
+RESULT = Result(
+    text=" Hello there. A --> B\ttab Last words.",
+    language="en",
+    duration=3725.5,
+    segments=[
+        Segment(start=0.0, end=2.5, text=" Hello there.", words=[], id=0),
+        Segment(start=2.5, end=61.0049, text=" A --> B\ttab  ", words=[], id=1),
+        Segment(start=61.0051, end=599.9996, text=" Ünïcödé, 日本語", words=[], id=2),
+        Segment(start=3599.9995, end=3725.4567, text=" Last words.", words=[], id=3),
     ],
-}
+)
 
 
 @pytest.mark.parametrize("fmt", ["txt", "vtt", "srt", "tsv", "json"])
 def test_output_equals_openai_whisper_writer(fmt: str, whisper_utils: ModuleType,
                                              tmp_path: Path) -> None:
-    writer = whisper_utils.get_writer(fmt, str(tmp_path))
-    writer(RESULT, str(tmp_path / "recordings" / "lecture.mp3"), {})
+    writer = whisper_utils.get_writer(fmt, str(tmp_path))  # takes whisper's result, a dict
+    writer(RESULT.to_dict(), str(tmp_path / "recordings" / "lecture.mp3"), {})
     expected = (tmp_path / f"lecture.{fmt}").read_bytes()
     assert render(RESULT, fmt) == expected
 
@@ -66,7 +67,7 @@ def test_tsv_replaces_tabs_in_text() -> None:
 
 
 def test_json_parses_back_to_the_result() -> None:
-    assert json.loads(render(RESULT, "json")) == RESULT
+    assert Result.from_dict(json.loads(render(RESULT, "json"))) == RESULT
 
 
 def test_text_formats_are_utf8_and_json_is_ascii() -> None:
@@ -77,9 +78,9 @@ def test_text_formats_are_utf8_and_json_is_ascii() -> None:
 
 
 def test_empty_result_matches_openai_whisper(whisper_utils: ModuleType, tmp_path: Path) -> None:
-    empty = {"text": "", "segments": [], "language": "en"}
+    empty = Result(text="", segments=[], language="en", duration=0.0)
     for fmt in ("txt", "vtt", "srt", "tsv"):
-        whisper_utils.get_writer(fmt, str(tmp_path))(empty, "silence.wav", {})
+        whisper_utils.get_writer(fmt, str(tmp_path))(empty.to_dict(), "silence.wav", {})
         assert render(empty, fmt) == (tmp_path / f"silence.{fmt}").read_bytes(), fmt
 
 

@@ -35,6 +35,7 @@ from whisper_automation.storage.records import (
     Records,
     read_record,
     read_records,
+    record_result,
     sweep_stale,
     write_failure,
     write_outputs,
@@ -202,7 +203,7 @@ def render_missing_formats(destination: Storage, plan: Plan) -> int:
         record = read_record(destination, layout.record_key(DONE, key, plan.found[key]))
         if record is None:
             continue
-        write_outputs(destination, plan.stems[key], record["result"], formats,
+        write_outputs(destination, plan.stems[key], record_result(record), formats,
                       RecordingInfo.from_record(record))
         rendered += 1
     return rendered

@@ -195,7 +195,7 @@ def calibrate(settings: Settings, model: str, device: Device, threads: int,
     result = transcribe_file(engine, str(speech))
     wall = time.monotonic() - loaded
     return Calibration(model, str(device), compute_type,
-                       float(result["duration"]) / max(wall, 1e-6), loaded - started)
+                       result.duration / max(wall, 1e-6), loaded - started)
 
 
 # --- the table --------------------------------------------------------------------------------

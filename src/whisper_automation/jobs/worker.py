@@ -44,6 +44,7 @@ from whisper_automation.storage.records import (
 from whisper_automation.transcription import pipeline
 from whisper_automation.transcription.audio import check_complete, declared_duration
 from whisper_automation.transcription.engines import Engine, EngineOptions, load_engine
+from whisper_automation.transcription.speech import Coverage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -305,8 +306,7 @@ def write_transcription(context: WorkerContext, job: Job, transcription: Transcr
         return Outcome.KEPT
     context.write_errors.succeeded()
     _log_finished(context, transcription)
-    context.presence.finished(float(transcription.result.get("duration") or 0.0),
-                              transcription.transcribe_seconds)
+    context.presence.finished(transcription.result.duration, transcription.transcribe_seconds)
     return Outcome.DONE
 
 
@@ -370,7 +370,7 @@ def transcribe(context: WorkerContext, job: Job) -> Transcription:
         # the same size): the file is at hand, and hashing is ~1 GB/s against ~1 MB/s of audio
         # transcribed.
         fingerprint = job.fingerprint or fingerprint_file(path)
-    check_complete(declared, float(result.get("duration") or 0.0))
+    check_complete(declared, result.duration)
     return Transcription(key=job.key, version=job.version, output_stem=job.output_stem,
                          result=result, engine=context.engine.name,
                          model=recorded_model(context),
@@ -415,21 +415,21 @@ def record_failure(context: WorkerContext, job: Job, message: Message, reason: s
 
 
 def _log_finished(context: WorkerContext, transcription: Transcription) -> None:
-    audio = float(transcription.result.get("duration") or 0.0)
+    audio = transcription.result.duration
     wall = transcription.transcribe_seconds
     speed = audio / wall if wall else 0.0
-    coverage = transcription.result.get("coverage") or {}
+    coverage = transcription.result.coverage or Coverage()
     note = ""
-    if coverage.get("recovered_seconds") or coverage.get("uncovered_seconds"):
-        note = (f"; {coverage.get('recovered_seconds', 0):.0f} s of skipped speech recovered, "
-                f"{coverage.get('uncovered_seconds', 0):.0f} s left uncovered")
+    if coverage.recovered_seconds or coverage.uncovered_seconds:
+        note = (f"; {coverage.recovered_seconds:.0f} s of skipped speech recovered, "
+                f"{coverage.uncovered_seconds:.0f} s left uncovered")
     log.info("done %s: %.1f s of audio in %.1f s (%.1fx real time) on %s%s", transcription.key,
              audio, wall, speed, context.worker_id, note,
              extra={"event": "done", "worker": context.worker_id, "key": transcription.key,
                     "audio_seconds": round(audio, 3), "wall_seconds": round(wall, 3),
                     "real_time_factor": round(speed, 2),
-                    "recovered_seconds": coverage.get("recovered_seconds", 0.0),
-                    "uncovered_seconds": coverage.get("uncovered_seconds", 0.0)})
+                    "recovered_seconds": coverage.recovered_seconds,
+                    "uncovered_seconds": coverage.uncovered_seconds})
 
 
 def _queue_finished(context: WorkerContext) -> bool:

@@ -1,9 +1,10 @@
 """Done and failure records: the destination is the source of truth for what is finished.
 
-A done record holds the full transcription result, so a newly requested format is rendered from
-it without transcribing again. It is written after every transcript, so its presence means all
-outputs were complete at that moment. Both kinds carry the recording's version in their name
-(see layout.record_key), which lets the director diff source and destination by listing alone.
+A done record holds the full transcription result (speech.Result, as its dict), so a newly
+requested format is rendered from it without transcribing again. It is written after every
+transcript, so its presence means all outputs were complete at that moment. Both kinds carry
+the recording's version in their name (see layout.record_key), which lets the director diff
+source and destination by listing alone.
 
 Cost per file, whatever the number of recordings: a worker looks its file's record up by its
 exact name and writes it by its exact name (plus one delete of a failure of the same version);
@@ -25,6 +26,7 @@ from whisper_automation.storage.base import Storage
 from whisper_automation.storage.catalog import Entry, model_label, write_entry
 from whisper_automation.storage.layout import DONE, FAILED, UNCOVERED, Version
 from whisper_automation.transcription.prose import RecordingInfo
+from whisper_automation.transcription.speech import Coverage, Result
 from whisper_automation.transcription.writers import render
 
 SCHEMA = 1
@@ -37,7 +39,7 @@ class Transcription:
     key: str
     version: Version
     output_stem: str
-    result: dict
+    result: Result
     engine: str
     model: str
     options: dict
@@ -47,7 +49,7 @@ class Transcription:
     fingerprint: str = ""  # "sha256:<hex>" of the recording's bytes (fingerprint.py)
 
 
-def write_outputs(destination: Storage, stem: str, result: dict, formats: Iterable[str],
+def write_outputs(destination: Storage, stem: str, result: Result, formats: Iterable[str],
                   info: RecordingInfo | None = None) -> None:
     for fmt in formats:
         destination.write_atomic(layout.output_key(stem, fmt), render(result, fmt, info))
@@ -56,6 +58,7 @@ def write_outputs(destination: Storage, stem: str, result: dict, formats: Iterab
 def write_done(destination: Storage, transcription: Transcription, formats: Iterable[str]) -> str:
     """Write every transcript, then the done record, then forget older versions and failures."""
     formats = tuple(formats)
+    result = transcription.result.to_dict()
     record = {
         "schema": SCHEMA,
         "key": transcription.key,
@@ -67,12 +70,12 @@ def write_done(destination: Storage, transcription: Transcription, formats: Iter
         "model": transcription.model,
         "options": transcription.options,
         "worker": transcription.worker,
-        "audio_seconds": transcription.result.get("duration"),
+        "audio_seconds": transcription.result.duration,
         "transcribe_seconds": round(transcription.transcribe_seconds, 3),
         "started_at": transcription.started_at,
         "finished_at": time.time(),
-        "coverage": transcription.result.get("coverage"),
-        "result": transcription.result,
+        "coverage": result.get("coverage"),
+        "result": result,
     }
     return commit_done(destination, record)
 
@@ -93,7 +96,8 @@ def commit_done(destination: Storage, record: dict) -> str:
     then the catalog entry (an index of the record), the failure forgotten and the uncovered
     marker brought up to date."""
     key, version = record["key"], Version.from_dict(record["version"])
-    write_outputs(destination, record["output_stem"], record["result"], record["formats"],
+    result = record_result(record)
+    write_outputs(destination, record["output_stem"], result, record["formats"],
                   RecordingInfo.from_record(record))
     name = layout.record_key(DONE, key, version)
     replaced = read_record(destination, name)  # there only when re-transcribed
@@ -106,8 +110,13 @@ def commit_done(destination: Storage, record: dict) -> str:
         destination.delete(old_entry.name())  # the other model's entry
     # Done forgets a failure of this version (older versions' records: see sweep_stale).
     destination.delete(layout.record_key(FAILED, key, version))
-    _mark_uncovered(destination, key, version, record["result"])
+    _mark_uncovered(destination, key, version, result.coverage)
     return name
+
+
+def record_result(record: dict) -> Result:
+    """The transcript a done record holds, typed (the record keeps it as a dict, in JSON)."""
+    return Result.from_dict(record["result"])
 
 
 def remove_done(destination: Storage, record: dict, protected_stems: set[str]) -> None:
@@ -137,20 +146,20 @@ def catalog_entry(record: dict) -> Entry | None:
                  model_label(str(record.get("engine")), str(record.get("model"))))
 
 
-def _mark_uncovered(destination: Storage, key: str, version: Version, result: dict) -> None:
+def _mark_uncovered(destination: Storage, key: str, version: Version,
+                    coverage: Coverage | None) -> None:
     """A small record beside the done one when speech stayed uncovered, so that status finds
     such files from one listing of a (usually empty) folder instead of reading every record;
     removed by its exact name when a new transcript of the version covers everything."""
-    coverage = result.get("coverage") or {}
     name = layout.record_key(UNCOVERED, key, version)
-    if not coverage.get("uncovered_seconds"):
+    if coverage is None or not coverage.uncovered_seconds:
         destination.delete(name)
         return
+    kept = coverage.to_dict()
     destination.write_atomic(name, encode_record({
         "schema": SCHEMA, "key": key, "version": version.to_dict(),
-        "uncovered_seconds": coverage["uncovered_seconds"],
-        "uncovered": coverage.get("uncovered", []),
-        "recovered_seconds": coverage.get("recovered_seconds", 0.0)}))
+        "uncovered_seconds": kept["uncovered_seconds"], "uncovered": kept["uncovered"],
+        "recovered_seconds": kept["recovered_seconds"]}))
 
 
 def write_failure(destination: Storage, key: str, version: Version | None, reason: str,

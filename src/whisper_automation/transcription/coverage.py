@@ -9,9 +9,10 @@ pipeline transcribes it again on its own, and whatever stays uncovered is report
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 
+from whisper_automation.transcription.speech import Segment, Word
 from whisper_automation.transcription.windows import Region
 
 WORD_SLACK_SECONDS = 0.3  # word timings are approximate: a word covers this much either side
@@ -41,17 +42,16 @@ class Gap:
         return sum(end - start for start, end in self.pieces)
 
 
-def covered_spans(segments: list[dict]) -> list[Region]:
+def covered_spans(segments: list[Segment]) -> list[Region]:
     """Where the transcript has words, merged and sorted. A segment without word timings
     covers its whole span."""
     spans: list[Region] = []
     for segment in segments:
-        words = segment.get("words") or []
-        if not words:
-            spans.append((segment["start"], segment["end"]))
-        for word in words:
-            end = min(word["end"], word["start"] + plausible_seconds(word["word"]))
-            spans.append((word["start"] - WORD_SLACK_SECONDS, end + WORD_SLACK_SECONDS))
+        if not segment.words:
+            spans.append((segment.start, segment.end))
+        for word in segment.words:
+            end = min(word.end, word.start + plausible_seconds(word.word))
+            spans.append((word.start - WORD_SLACK_SECONDS, end + WORD_SLACK_SECONDS))
     return merge(spans)
 
 
@@ -106,37 +106,37 @@ def _any_between(covered: list[Region], start: float, end: float) -> bool:
     return any(span_start < end and span_end > start for span_start, span_end in covered)
 
 
-def is_stretched(word: dict) -> bool:
-    return word["end"] - word["start"] > plausible_seconds(word["word"])
+def is_stretched(word: Word) -> bool:
+    return word.end - word.start > plausible_seconds(word.word)
 
 
-def widen(start: float, end: float, segments: list[dict]) -> Region:
+def widen(start: float, end: float, segments: list[Segment]) -> Region:
     """A gap grown over the stretched words that border it: such a word's timing is wrong, and
     the speech Whisper skipped usually lies under it as much as in the gap itself."""
-    words = sorted((word for segment in segments for word in segment.get("words") or []),
-                   key=lambda word: word["start"])
-    before = [word for word in words if word["start"] < start]
+    words = sorted((word for segment in segments for word in segment.words),
+                   key=lambda word: word.start)
+    before = [word for word in words if word.start < start]
     while before and is_stretched(before[-1]):
-        start = min(start, before.pop()["start"])
-    after = [word for word in words if word["end"] > end and word["start"] >= start]
+        start = min(start, before.pop().start)
+    after = [word for word in words if word.end > end and word.start >= start]
     for word in after:
         if not is_stretched(word):
             break
-        end = max(end, word["end"])
+        end = max(end, word.end)
     return start, end
 
 
-def words_inside(segments: list[dict], start: float, end: float, keep: bool = True
-                 ) -> list[dict]:
+def words_inside(segments: list[Segment], start: float, end: float, keep: bool = True
+                 ) -> list[Segment]:
     """The segments cut down to the words that sit in [start, end) (segments without word
     timings by their own middle); with keep=False, to the words outside instead, a segment
     with words on both sides split in two, so that words put into the stretch sort between
     the two parts by time."""
-    kept: list[dict] = []
+    kept: list[Segment] = []
     for segment in segments:
-        words = segment.get("words")
+        words = segment.words
         if not words:
-            if (start <= (segment["start"] + segment["end"]) / 2 < end) == keep:
+            if (start <= (segment.start + segment.end) / 2 < end) == keep:
                 kept.append(segment)
             continue
         runs = [list(run) for side, run in groupby(
@@ -144,8 +144,8 @@ def words_inside(segments: list[dict], start: float, end: float, keep: bool = Tr
         if len(runs) == 1 and len(runs[0]) == len(words):
             kept.append(segment)
             continue
-        kept += [dict(segment, start=run[0]["start"], end=run[-1]["end"],
-                      text="".join(word["word"] for word in run), words=run) for run in runs]
+        kept += [replace(segment, start=run[0].start, end=run[-1].end,
+                         text="".join(word.word for word in run), words=run) for run in runs]
     return kept
 
 
@@ -153,12 +153,12 @@ def _side(position: float, start: float, end: float) -> int:
     return -1 if position < start else (1 if position >= end else 0)
 
 
-def word_position(word: dict) -> float:
+def word_position(word: Word) -> float:
     """Where a word sits: the middle of the time a reader takes to say it from its start. A
     stretched word (its alignment gone astray over speech it does not contain) sits near its
     start, not in the middle of that speech, which is what a retry of the gap hears."""
-    return word["start"] + min(word["end"] - word["start"], plausible_seconds(word["word"])) / 2
+    return word.start + min(word.end - word.start, plausible_seconds(word.word)) / 2
 
 
-def count_words(segments: list[dict]) -> int:
-    return sum(len(segment.get("words") or segment["text"].split()) for segment in segments)
+def count_words(segments: list[Segment]) -> int:
+    return sum(len(segment.words or segment.text.split()) for segment in segments)

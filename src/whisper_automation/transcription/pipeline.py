@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 from whisper_automation.transcription.audio import probe_duration, stream_samples
@@ -28,6 +28,9 @@ from whisper_automation.transcription.coverage import (
 )
 from whisper_automation.transcription.speech import (
     AudioError,
+    Coverage,
+    Result,
+    Segment,
     SpeechEngine,
     auto_beam_size,
     result_from_segments,
@@ -52,32 +55,12 @@ SENTENCE_ENDS = (".", "?", "!")
 RECOVERY_ROUNDS = 3  # passes over one skipped stretch, while each hears more than the last
 
 
-@dataclass
-class Coverage:
-    """How much of the detected speech the transcript covers, kept in the done record."""
-
-    speech_seconds: float = 0.0
-    gaps_found: int = 0
-    recovered_seconds: float = 0.0
-    uncovered: list[Region] = field(default_factory=list)
-    uncovered_seconds: float = 0.0
-    windows: int = 0
-    seams: list[float] = field(default_factory=list)  # where each window after the first began
-
-    def to_dict(self) -> dict:
-        return {"speech_seconds": round(self.speech_seconds, 2), "gaps_found": self.gaps_found,
-                "recovered_seconds": round(self.recovered_seconds, 2),
-                "uncovered_seconds": round(self.uncovered_seconds, 2),
-                "uncovered": [[round(start, 2), round(end, 2)] for start, end in self.uncovered],
-                "windows": self.windows, "seams": [round(seam, 2) for seam in self.seams]}
-
-
-def transcribe_file(engine: SpeechEngine, audio_path: str) -> dict:
-    """Transcribe one recording with `engine`, window by window; whisper's result shape plus
-    a "coverage" entry. Raises AudioError when the file holds no decodable audio."""
+def transcribe_file(engine: SpeechEngine, audio_path: str) -> Result:
+    """Transcribe one recording with `engine`, window by window, with its Coverage (rounded as
+    a done record keeps it). Raises AudioError when the file holds no decodable audio."""
     options = engine.options  # type: ignore[attr-defined]
     beam = options.beam_size or auto_beam_size(probe_duration(audio_path))
-    segments: list[dict] = []
+    segments: list[Segment] = []
     coverage = Coverage()
     language = options.language
     prompt = ""  # with context, though nothing came before (None would mean without context)
@@ -100,13 +83,12 @@ def transcribe_file(engine: SpeechEngine, audio_path: str) -> dict:
             found = _recover_gaps(engine, window, found, language, beam,
                                   options.recover_seconds, coverage)
         segments += found
-        prompt = "".join(segment["text"] for segment in found)[-PROMPT_CHARACTERS:] or prompt
+        prompt = "".join(segment.text for segment in found)[-PROMPT_CHARACTERS:] or prompt
         window = _next_window(windows, resume)
     if duration == 0.0:
         raise AudioError("no decodable audio in the file")
-    result = result_from_segments(split_long_segments(segments), language or "", duration)
-    result["coverage"] = coverage.to_dict()
-    return result
+    return result_from_segments(split_long_segments(segments), language or "", duration,
+                                coverage.rounded())
 
 
 def _next_window(windows: Generator[Window, float | None, None], resume: float | None
@@ -127,7 +109,7 @@ class Handback:
     resume: float
 
 
-def resume_point(segments: list[dict], window: Window) -> Handback | None:
+def resume_point(segments: list[Segment], window: Window) -> Handback | None:
     """Where the next window should start: in the pause after the last sentence end that some
     word follows, so that whatever the window's input ended on is decoded again, with what
     follows it, at the start of the next window.
@@ -139,16 +121,16 @@ def resume_point(segments: list[dict], window: Window) -> Handback | None:
     and makes a window's seam a sentence end Whisper chose rather than a pause the VAD chose.
     None: no sentence end followed by more words in the window's last RESUME_SEARCH_SECONDS
     (nor in its second half), so the window ends at its cut as before."""
-    words = sorted((word for segment in segments for word in segment.get("words") or []),
-                   key=lambda word: word["start"])
+    words = sorted((word for segment in segments for word in segment.words),
+                   key=lambda word: word.start)
     earliest = max(window.end - RESUME_SEARCH_SECONDS, window.offset + window.seconds / 2)
     latest = window.end
     for before, after in reversed(list(pairwise(words))):
-        if before["end"] < earliest:
+        if before.end < earliest:
             break
-        if before["end"] > latest or not before["word"].rstrip().endswith(SENTENCE_ENDS):
+        if before.end > latest or not before.word.rstrip().endswith(SENTENCE_ENDS):
             continue
-        boundary = (before["end"] + after["start"]) / 2
+        boundary = (before.end + after.start) / 2
         moment = pause_near(window, boundary)
         if moment is not None and earliest <= moment <= latest:
             return Handback(keep_before=min(boundary, moment), resume=moment)
@@ -156,7 +138,7 @@ def resume_point(segments: list[dict], window: Window) -> Handback | None:
 
 
 def _transcribe_window(engine: SpeechEngine, window: Window, prompt: str | None,
-                       language: str | None, beam: int) -> tuple[list[dict], str | None]:
+                       language: str | None, beam: int) -> tuple[list[Segment], str | None]:
     speech, clock = join_speech(window.audio, window.regions, window.offset)
     if not speech.audio.size:
         return [], language
@@ -164,8 +146,9 @@ def _transcribe_window(engine: SpeechEngine, window: Window, prompt: str | None,
     return [_on_clock(segment, clock) for segment in transcript.segments], transcript.language
 
 
-def _recover_gaps(engine: SpeechEngine, window: Window, segments: list[dict], language: str | None,
-                  beam: int, min_seconds: float, coverage: Coverage) -> list[dict]:
+def _recover_gaps(engine: SpeechEngine, window: Window, segments: list[Segment],
+                  language: str | None, beam: int, min_seconds: float, coverage: Coverage
+                  ) -> list[Segment]:
     """Transcribe each stretch of speech that has no word again, alone and without the previous
     text as prompt (a prompt is what lets Whisper skip ahead), together with the stretched
     words around it; where that pass hears more words, they replace the first pass's there.
@@ -185,8 +168,8 @@ def _recover_gaps(engine: SpeechEngine, window: Window, segments: list[dict], la
     return segments
 
 
-def _recover_gap(engine: SpeechEngine, window: Window, segments: list[dict], gap: Gap,
-                 language: str | None, beam: int, min_seconds: float) -> list[dict]:
+def _recover_gap(engine: SpeechEngine, window: Window, segments: list[Segment], gap: Gap,
+                 language: str | None, beam: int, min_seconds: float) -> list[Segment]:
     """Up to RECOVERY_ROUNDS passes over what is left of one gap, while each pass hears more.
 
     Whisper may stop a retry after its first sentence ("CHAPTER VI." and end of text, where
@@ -201,7 +184,7 @@ def _recover_gap(engine: SpeechEngine, window: Window, segments: list[dict], gap
                                                          beam), start, end)
                 if count_words(heard) > count_words(words_inside(segments, start, end)):
                     segments = words_inside(segments, start, end, keep=False) + heard
-                    segments.sort(key=lambda segment: segment["start"])
+                    segments.sort(key=lambda segment: segment.start)
                     progress = True
                     break
         targets = find_gaps(gap.pieces, covered_spans(segments), min_seconds)
@@ -210,7 +193,7 @@ def _recover_gap(engine: SpeechEngine, window: Window, segments: list[dict], gap
     return segments
 
 
-def _stretches_to_try(gap: Gap, segments: list[dict]) -> list[Region]:
+def _stretches_to_try(gap: Gap, segments: list[Segment]) -> list[Region]:
     """The gap grown over the stretched words that border it, then, if that differs, the gap
     alone. Grown is right when the skipped speech lies under a stretched word; but a retry that
     starts on a sentence's last word ("...why he had laughed." stretched over "End of chapter
@@ -221,7 +204,7 @@ def _stretches_to_try(gap: Gap, segments: list[dict]) -> list[Region]:
 
 
 def _transcribe_stretch(engine: SpeechEngine, window: Window, start: float, end: float,
-                        language: str | None, beam: int) -> list[dict]:
+                        language: str | None, beam: int) -> list[Segment]:
     # A little audio either side, so a word at the edge is heard whole; what falls outside
     # [start, end) is dropped afterwards (words_inside), so nothing is written twice.
     start = start - window.offset - WORD_SLACK_SECONDS
@@ -236,12 +219,10 @@ def _transcribe_stretch(engine: SpeechEngine, window: Window, start: float, end:
     return [_on_clock(segment, clock) for segment in transcript.segments]
 
 
-def _on_clock(segment: dict, clock: TimeMap) -> dict:
+def _on_clock(segment: Segment, clock: TimeMap) -> Segment:
     """A segment with its times (and its words' times) on the recording's clock."""
-    moved = dict(segment, start=clock.to_original(segment["start"]),
-                 end=clock.to_original(segment["end"], is_end=True))
-    if segment.get("words"):
-        moved["words"] = [dict(word, start=clock.to_original(word["start"]),
-                               end=clock.to_original(word["end"], is_end=True))
-                          for word in segment["words"]]
-    return moved
+    return replace(segment, start=clock.to_original(segment.start),
+                   end=clock.to_original(segment.end, is_end=True),
+                   words=[replace(word, start=clock.to_original(word.start),
+                                  end=clock.to_original(word.end, is_end=True))
+                          for word in segment.words])

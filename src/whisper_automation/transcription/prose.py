@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from whisper_automation.settings import TUNING
+from whisper_automation.transcription.speech import Result, Segment
 
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 
@@ -49,16 +50,14 @@ class Paragraph:
 @dataclass(frozen=True)
 class Prose:
     info: RecordingInfo
-    duration: float | None
-    language: str | None
+    duration: float
+    language: str  # "" where not known
     paragraphs: tuple[Paragraph, ...]
 
     @property
     def details(self) -> str:
         """'Length 5:12 · 2024-05-01 · en': the line under the title."""
-        parts = []
-        if self.duration is not None:
-            parts.append(f"Length {clock(self.duration)}")
+        parts = [f"Length {clock(self.duration)}"]
         if self.info.date is not None:
             parts.append(self.info.date.isoformat())
         if self.language:
@@ -66,27 +65,25 @@ class Prose:
         return " · ".join(parts)
 
 
-def to_prose(result: dict, info: RecordingInfo) -> Prose:
-    duration = result.get("duration")
-    return Prose(info, float(duration) if duration is not None else None,
-                 result.get("language"), tuple(paragraphs(result.get("segments") or [])))
+def to_prose(result: Result, info: RecordingInfo) -> Prose:
+    return Prose(info, result.duration, result.language, tuple(paragraphs(result.segments)))
 
 
-def paragraphs(segments: list[dict]) -> list[Paragraph]:
+def paragraphs(segments: list[Segment]) -> list[Paragraph]:
     found: list[Paragraph] = []
     texts: list[str] = []
     start = last_end = 0.0
     for segment in segments:
-        text = str(segment.get("text", "")).strip()
+        text = segment.text.strip()
         if not text:
             continue
-        if texts and _breaks(texts, float(segment["start"]) - last_end):
+        if texts and _breaks(texts, segment.start - last_end):
             found.append(Paragraph(start, " ".join(texts)))
             texts = []
         if not texts:
-            start = float(segment["start"])
+            start = segment.start
         texts.append(text)
-        last_end = float(segment["end"])
+        last_end = segment.end
     if texts:
         found.append(Paragraph(start, " ".join(texts)))
     return found

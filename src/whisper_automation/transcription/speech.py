@@ -4,18 +4,27 @@ The pipeline (pipeline.py, windows.py, audio.py, coverage.py) cuts a recording i
 speech and an engine (engines/) transcribes one window at a time; both speak in these types, so
 the pipeline never imports an engine and an engine never imports the pipeline:
 
-    Speech (16 kHz mono float32 window)  -> engine.transcribe_speech -> Transcript (segments)
-    segments of every window              -> result_from_segments   -> whisper's result shape
+    Speech (16 kHz mono float32 window)  -> engine.transcribe_speech -> Transcript (Segments)
+    Segments of every window              -> result_from_segments   -> Result
 
-result = {"text": str, "language": str, "duration": float,
-          "segments": [{"id": int, "start": float, "end": float, "text": str,
-                        "words": [{"word", "start", "end", "probability"}]}],
-          "coverage": {...}}
+A Segment holds its Words (each timed, with the model's probability); a Result is a whole
+recording's transcript: its text, Segments, language, duration and Coverage. They are typed
+values everywhere in the code and dicts only in JSON (done records, the .json transcript),
+in whisper's result shape, written and read by to_dict/from_dict:
+
+    {"text": str, "segments": [{"start": float, "end": float, "text": str,
+                                 "avg_logprob": float, "no_speech_prob": float,
+                                 "words": [{"word", "start", "end", "probability"}], "id": int}],
+     "language": str, "duration": float, "coverage": {...}}
+
+avg_logprob and no_speech_prob only where the engine reports them (not whisper.cpp); "words"
+where the segment has words (openai-whisper also lists an empty one).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # the director's slim image has no numpy, and imports this module
@@ -24,6 +33,140 @@ if TYPE_CHECKING:  # the director's slim image has no numpy, and imports this mo
 from whisper_automation.errors import AudioError as AudioError  # part of this module's vocabulary
 
 SAMPLE_RATE = 16_000
+
+
+JsonObject = Mapping[str, Any]  # one object of a done record's JSON, as json.loads gives it
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word as spoken, with its leading space: when (seconds on the clock of what was
+    transcribed: the recording's, once the pipeline has it) and the model's probability."""
+
+    start: float
+    end: float
+    word: str
+    probability: float
+
+    def to_dict(self) -> dict[str, str | float]:
+        return {"word": self.word, "start": self.start, "end": self.end,
+                "probability": self.probability}
+
+    @classmethod
+    def from_dict(cls, data: JsonObject) -> Word:
+        return cls(start=float(data["start"]), end=float(data["end"]), word=str(data["word"]),
+                   probability=float(data["probability"]))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the transcript with its words (none where the engine gave none); `id` is
+    its place in the Result."""
+
+    start: float
+    end: float
+    text: str
+    words: list[Word]
+    id: int = 0
+    # The decoder's scores where the engine gives them (not whisper.cpp): nothing here reads
+    # them, the JSON keeps them.
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    # JSON only: "words": [] is written for a segment without words (openai-whisper lists it on
+    # a segment it cleared; the other engines leave the key out).
+    lists_no_words: bool = field(default=False, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"start": self.start, "end": self.end, "text": self.text}
+        if self.avg_logprob is not None:
+            data["avg_logprob"] = self.avg_logprob
+        if self.no_speech_prob is not None:
+            data["no_speech_prob"] = self.no_speech_prob
+        if self.words or self.lists_no_words:
+            data["words"] = [word.to_dict() for word in self.words]
+        data["id"] = self.id
+        return data
+
+    @classmethod
+    def from_dict(cls, data: JsonObject) -> Segment:
+        words = data.get("words")
+        return cls(start=float(data["start"]), end=float(data["end"]), text=str(data["text"]),
+                   words=[Word.from_dict(word) for word in words or []],
+                   id=int(data.get("id", 0)), avg_logprob=data.get("avg_logprob"),
+                   no_speech_prob=data.get("no_speech_prob"), lists_no_words=words == [])
+
+
+@dataclass
+class Coverage:
+    """How much of the detected speech the transcript covers: counted up by the pipeline as it
+    goes (pipeline.py), kept in the Result and the done record."""
+
+    speech_seconds: float = 0.0
+    gaps_found: int = 0
+    recovered_seconds: float = 0.0
+    uncovered: list[tuple[float, float]] = field(default_factory=list)
+    uncovered_seconds: float = 0.0
+    windows: int = 0
+    seams: list[float] = field(default_factory=list)  # where each window after the first began
+
+    def rounded(self) -> Coverage:
+        """As a done record keeps it: seconds to two decimals."""
+        return replace(self, speech_seconds=round(self.speech_seconds, 2),
+                       recovered_seconds=round(self.recovered_seconds, 2),
+                       uncovered=[(round(start, 2), round(end, 2))
+                                  for start, end in self.uncovered],
+                       uncovered_seconds=round(self.uncovered_seconds, 2),
+                       seams=[round(seam, 2) for seam in self.seams])
+
+    def to_dict(self) -> dict[str, Any]:
+        kept = self.rounded()
+        return {"speech_seconds": kept.speech_seconds, "gaps_found": kept.gaps_found,
+                "recovered_seconds": kept.recovered_seconds,
+                "uncovered_seconds": kept.uncovered_seconds,
+                "uncovered": [[start, end] for start, end in kept.uncovered],
+                "windows": kept.windows, "seams": kept.seams}
+
+    @classmethod
+    def from_dict(cls, data: JsonObject) -> Coverage:
+        return cls(speech_seconds=float(data.get("speech_seconds", 0.0)),
+                   gaps_found=int(data.get("gaps_found", 0)),
+                   recovered_seconds=float(data.get("recovered_seconds", 0.0)),
+                   uncovered=[(float(start), float(end))
+                              for start, end in data.get("uncovered", [])],
+                   uncovered_seconds=float(data.get("uncovered_seconds", 0.0)),
+                   windows=int(data.get("windows", 0)),
+                   seams=[float(seam) for seam in data.get("seams", [])])
+
+
+@dataclass(frozen=True)
+class Result:
+    """A recording's transcript, as the pipeline returns it and a done record keeps it."""
+
+    text: str
+    segments: list[Segment]
+    language: str
+    duration: float
+    coverage: Coverage | None = None  # the pipeline's; None where nothing measured it
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"text": self.text,
+                                "segments": [segment.to_dict() for segment in self.segments],
+                                "language": self.language, "duration": self.duration}
+        if self.coverage is not None:
+            data["coverage"] = self.coverage.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: JsonObject) -> Result:
+        """From a done record's "result". A segment or word without its times or text raises
+        KeyError, TypeError or ValueError; a record that lacks the language or duration
+        (written by hand, not by a worker) reads as "" and 0.0."""
+        coverage = data.get("coverage")
+        return cls(text=str(data.get("text", "")),
+                   segments=[Segment.from_dict(segment) for segment in data.get("segments", [])],
+                   language=str(data.get("language") or ""),
+                   duration=float(data.get("duration") or 0.0),
+                   coverage=Coverage.from_dict(coverage) if coverage is not None else None)
 
 
 @dataclass
@@ -49,7 +192,7 @@ class Transcript:
     """An engine's answer for one Speech: segments timed on `audio`'s own clock (seconds from
     its first sample), each with its words and their times, and the language it used."""
 
-    segments: list[dict]
+    segments: list[Segment]
     language: str
 
 
@@ -84,45 +227,42 @@ def auto_beam_size(seconds: float) -> int:
 MAX_CUE_SECONDS = 7.0  # longest subtitle cue we write when word timings allow a split
 
 
-def split_long_segments(segments: list[dict], max_seconds: float = MAX_CUE_SECONDS) -> list[dict]:
-    """Cut segments longer than `max_seconds` at word boundaries into subtitle-sized pieces.
+def split_long_segments(segments: list[Segment], max_seconds: float = MAX_CUE_SECONDS
+                        ) -> list[Segment]:
+    """Cut segments longer than `max_seconds` at word boundaries into subtitle-sized pieces,
+    numbered in order.
 
     The batched pipeline returns one segment per speech chunk (up to 30 s): fine for .txt, too
     long for a subtitle cue. With word timings each piece ends at the last word that fits,
     preferring a word that closes a sentence or clause. Segments without words stay whole.
     """
-    pieces: list[dict] = []
+    pieces: list[Segment] = []
     for segment in segments:
-        words = segment.get("words") or []
-        if segment["end"] - segment["start"] <= max_seconds or not words:
+        words = segment.words
+        if segment.end - segment.start <= max_seconds or not words:
             pieces.append(segment)
             continue
         while words:
             cut = _cut_index(words, max_seconds)
             chunk, words = words[:cut], words[cut:]
-            pieces.append(dict(segment, start=round(chunk[0]["start"], 3),
-                               end=round(chunk[-1]["end"], 3),
-                               text="".join(word["word"] for word in chunk), words=chunk))
-    for index, piece in enumerate(pieces):
-        piece["id"] = index
-    return pieces
+            pieces.append(replace(segment, start=round(chunk[0].start, 3),
+                                  end=round(chunk[-1].end, 3),
+                                  text="".join(word.word for word in chunk), words=chunk))
+    return [replace(piece, id=index) for index, piece in enumerate(pieces)]
 
 
-def _cut_index(words: list[dict], max_seconds: float) -> int:
-    limit = words[0]["start"] + max_seconds
-    fits = max(1, sum(1 for word in words if word["end"] <= limit))
+def _cut_index(words: list[Word], max_seconds: float) -> int:
+    limit = words[0].start + max_seconds
+    fits = max(1, sum(1 for word in words if word.end <= limit))
     if fits == len(words):
         return fits
     for index in range(fits, max(1, fits // 2), -1):  # a punctuation break in the later half
-        if words[index - 1]["word"].rstrip().endswith((".", "?", "!", ",", ";", ":")):
+        if words[index - 1].word.rstrip().endswith((".", "?", "!", ",", ";", ":")):
             return index
     return fits
 
 
-def result_from_segments(segments: list[dict], language: str, duration: float) -> dict:
-    return {
-        "text": "".join(segment["text"] for segment in segments),
-        "segments": segments,
-        "language": language,
-        "duration": duration,
-    }
+def result_from_segments(segments: list[Segment], language: str, duration: float,
+                         coverage: Coverage | None = None) -> Result:
+    return Result(text="".join(segment.text for segment in segments), segments=segments,
+                  language=language, duration=duration, coverage=coverage)

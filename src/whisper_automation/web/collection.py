@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from whisper_automation.storage.base import Storage
-from whisper_automation.storage.records import latest_done, read_done
+from whisper_automation.storage.records import latest_done, read_done, record_result
 from whisper_automation.transcription.prose import Prose, RecordingInfo, to_prose
 from whisper_automation.transcription.prose_formats import (
     render_docx_collection,
@@ -38,7 +38,7 @@ def gather(destination: Storage, folder: str) -> list[Prose]:
     for key in sorted((key for key in listing if key.startswith(prefix)), key=natural_order):
         record = read_done(destination, key, listing[key])
         if record and record.get("result"):
-            chapters.append(to_prose(record["result"], RecordingInfo.from_record(record)))
+            chapters.append(to_prose(record_result(record), RecordingInfo.from_record(record)))
     return chapters
 
 

@@ -34,7 +34,8 @@ from pathlib import Path
 
 from whisper_automation.storage.base import Storage
 from whisper_automation.storage.layout import STATE_DIR
-from whisper_automation.storage.records import latest_done, read_done
+from whisper_automation.storage.records import latest_done, read_done, record_result
+from whisper_automation.transcription.speech import Result
 from whisper_automation.web.searchquery import to_forgiving_fts_query, to_fts_query
 from whisper_automation.web.soundalike import WORDS_SCHEMA, alternatives, remember_words
 
@@ -359,8 +360,9 @@ def _token(connection: sqlite3.Connection, key: str) -> str | None:
 def _replace(connection: sqlite3.Connection, key: str, token: str, record: dict | None) -> None:
     # A record that vanished or is damaged is kept with no text: a re-transcription brings a
     # new version (and name), which the next sync indexes.
-    result = (record or {}).get("result") or {}
-    segments = list(_segments(result))
+    result = _result(record)
+    segments = list(_segments(result)) if result else []
+    duration, language = (result.duration, result.language) if result else (None, None)
     connection.execute("DELETE FROM segments WHERE key = ?", (key,))
     connection.executemany(
         "INSERT INTO segments(key, position, start_time, end_time, text) VALUES (?, ?, ?, ?, ?)",
@@ -369,26 +371,22 @@ def _replace(connection: sqlite3.Connection, key: str, token: str, record: dict 
     connection.execute(
         "INSERT OR REPLACE INTO recordings(key, token, duration, language, segments) "
         "VALUES (?, ?, ?, ?, ?)",
-        (key, token, _number(result.get("duration")), result.get("language"), len(segments)))
+        (key, token, duration, language, len(segments)))
 
 
-def _segments(result: dict) -> Iterator[tuple[float, float, str]]:
-    for segment in result.get("segments") or []:
-        try:
-            start, end = float(segment["start"]), float(segment["end"])
-            text = str(segment["text"]).strip()
-        except (KeyError, TypeError, ValueError):
-            continue
-        text = text.replace(MARK_START, "").replace(MARK_END, "")
-        if text:
-            yield start, end, text
-
-
-def _number(value: object) -> float | None:
+def _result(record: dict | None) -> Result | None:
+    """The record's transcript; None for a record that vanished or whose result is damaged."""
     try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        return record_result(record) if record else None
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
+
+
+def _segments(result: Result) -> Iterator[tuple[float, float, str]]:
+    for segment in result.segments:
+        text = segment.text.strip().replace(MARK_START, "").replace(MARK_END, "")
+        if text:
+            yield segment.start, segment.end, text
 
 
 def _hit(key: str, position: int, start: float, end: float, highlighted: str,

@@ -19,10 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 import ctranslate2
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
+from faster_whisper.transcribe import Segment as FasterSegment
 
 from whisper_automation.transcription.engines.base import EngineOptions, beam_width, describe_engine
 from whisper_automation.transcription.engines.models import resolve_faster_whisper_model
-from whisper_automation.transcription.speech import Speech, Transcript
+from whisper_automation.transcription.speech import Segment, Speech, Transcript, Word
 
 
 class ClipByClipEncoderModel(WhisperModel):
@@ -120,12 +121,9 @@ def _split_evenly(clips: list, groups: int) -> list[list]:
     return runs
 
 
-def _segment(piece) -> dict:
-    segment: dict = {"start": round(piece.start, 3), "end": round(piece.end, 3),
-                     "text": piece.text, "avg_logprob": piece.avg_logprob,
-                     "no_speech_prob": piece.no_speech_prob}
-    if piece.words:
-        segment["words"] = [{"word": w.word, "start": round(w.start, 3),
-                             "end": round(w.end, 3), "probability": round(w.probability, 3)}
-                            for w in piece.words]
-    return segment
+def _segment(piece: FasterSegment) -> Segment:
+    """faster-whisper's segment as ours: times and probabilities to the millisecond."""
+    return Segment(start=round(piece.start, 3), end=round(piece.end, 3), text=piece.text,
+                   words=[Word(start=round(w.start, 3), end=round(w.end, 3), word=w.word,
+                               probability=round(w.probability, 3)) for w in piece.words or []],
+                   avg_logprob=piece.avg_logprob, no_speech_prob=piece.no_speech_prob)

@@ -12,7 +12,7 @@ import torch
 import whisper
 
 from whisper_automation.transcription.engines.base import EngineOptions, beam_width, describe_engine
-from whisper_automation.transcription.speech import Speech, Transcript
+from whisper_automation.transcription.speech import Segment, Speech, Transcript, Word
 
 
 class OpenAIWhisperEngine:
@@ -40,12 +40,16 @@ class OpenAIWhisperEngine:
             speech.audio, language=language, fp16=self._fp16, verbose=None,
             beam_size=beam if beam > 1 else None, best_of=5, word_timestamps=True,
             initial_prompt=prompt or None, condition_on_previous_text=prompt is not None)
-        segments = [{"start": round(float(s["start"]), 3), "end": round(float(s["end"]), 3),
-                     "text": s["text"], "avg_logprob": s["avg_logprob"],
-                     "no_speech_prob": s["no_speech_prob"],
-                     "words": [{"word": w["word"], "start": round(float(w["start"]), 3),
-                                "end": round(float(w["end"]), 3),
-                                "probability": round(float(w["probability"]), 3)}
-                               for w in s.get("words", [])]}
-                    for s in output["segments"]]
-        return Transcript(segments, output["language"])
+        return Transcript([_segment(s) for s in output["segments"]], output["language"])
+
+
+def _segment(piece: dict) -> Segment:
+    """openai-whisper's segment (a dict) as ours: times and probabilities to the millisecond;
+    "words": [] stays in the JSON, as openai-whisper lists it."""
+    return Segment(start=round(float(piece["start"]), 3), end=round(float(piece["end"]), 3),
+                   text=piece["text"],
+                   words=[Word(start=round(float(w["start"]), 3), end=round(float(w["end"]), 3),
+                               word=w["word"], probability=round(float(w["probability"]), 3))
+                          for w in piece.get("words", [])],
+                   avg_logprob=piece["avg_logprob"], no_speech_prob=piece["no_speech_prob"],
+                   lists_no_words=True)

@@ -31,7 +31,7 @@ import numpy as np
 
 from whisper_automation.transcription.engines.base import EngineOptions, beam_width, describe_engine
 from whisper_automation.transcription.engines.ggml import read_header, resolve_whispercpp_model
-from whisper_automation.transcription.speech import SAMPLE_RATE, Speech, Transcript
+from whisper_automation.transcription.speech import SAMPLE_RATE, Segment, Speech, Transcript, Word
 
 log = logging.getLogger(__name__)
 CENTISECONDS = 100.0
@@ -117,7 +117,7 @@ class WhisperCppEngine:
         params.language = language if self._multilingual and language else "en"
         return params
 
-    def _segments(self) -> list[dict]:
+    def _segments(self) -> list[Segment]:
         context = self._context
         segments = []
         for index in range(whisper_cpp.whisper_full_n_segments(context)):
@@ -125,9 +125,8 @@ class WhisperCppEngine:
             end = whisper_cpp.whisper_full_get_segment_t1(context, index) / CENTISECONDS
             words = group_words(self._tokens(index), start, max(start, end))
             if words:  # timed by its words, as faster-whisper times segments
-                segments.append({"start": words[0]["start"], "end": words[-1]["end"],
-                                 "text": "".join(word["word"] for word in words),
-                                 "words": words})
+                segments.append(Segment(start=words[0].start, end=words[-1].end,
+                                        text="".join(word.word for word in words), words=words))
         return segments
 
     def _tokens(self, segment: int) -> list[Token]:
@@ -152,7 +151,7 @@ class Token(NamedTuple):
     probability: float
 
 
-def group_words(tokens: list[Token], segment_start: float, segment_end: float) -> list[dict]:
+def group_words(tokens: list[Token], segment_start: float, segment_end: float) -> list[Word]:
     """Tokens into words: a token that starts with a space starts a word, the others (word
     pieces, punctuation) join the word before. Bytes are joined before decoding, as one
     character can be split over two tokens. A word ends at its last token's time and starts
@@ -174,9 +173,9 @@ def group_words(tokens: list[Token], segment_start: float, segment_end: float) -
         end = float(ends[index])
         start = float(ends[index - 1]) if index else max(segment_start, end - longest)
         if text.strip():
-            words.append({"word": text, "start": round(start, 3), "end": round(end, 3),
-                          "probability": round(sum(t.probability for t in group) / len(group),
-                                               3)})
+            words.append(Word(start=round(start, 3), end=round(end, 3), word=text,
+                              probability=round(sum(t.probability for t in group) / len(group),
+                                                3)))
     return words
 
 
