@@ -163,6 +163,7 @@ VARIANTS: dict[str, tuple[bool, Callable[[list[Path], Path, Models], list[str]]]
     "project-w120": (False, project("--window-seconds", "120")),
     "project-float32": (False, project("--compute-type", "float32")),
     "project-2x2": (False, project("--threads", "2")),
+    "project-no-pool": (False, project("--cpu-pool", "off")),  # idle workers lend no CPU
     "project-1x2": (False, project("--workers", "1", "--threads", "2")),
     "project-1x2-batch8-w240": (False, project("--workers", "1", "--threads", "2",
                                                "--batch-size", "8", "--window-seconds", "240")),

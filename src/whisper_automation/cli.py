@@ -30,8 +30,9 @@ ENGINE = ("engine", "model", "model_name", "language", "device", "compute_type",
           "batch_size", "window_seconds", "recover_seconds", "threads")
 FILES = ("formats", "extensions")
 
-RUN_OPTIONS = ("workers", *ENGINE, *FILES, "retranscribe_other_models", "stable_seconds",
-               "visibility_timeout", "heartbeat_seconds", "max_receives", *LOGGING)
+RUN_OPTIONS = ("workers", "cpu_pool", *ENGINE, *FILES, "retranscribe_other_models",
+               "stable_seconds", "visibility_timeout", "heartbeat_seconds", "max_receives",
+               *LOGGING)
 DIRECTOR_OPTIONS = (*QUEUE, *FILES, "retranscribe_other_models", "engine", "model",
                     "model_name", "stable_seconds", "watch_seconds", "visibility_timeout",
                     "max_receives", *LOGGING)

@@ -264,6 +264,11 @@ class Settings:
     threads: int = setting(
         "WA_THREADS", "0", "CPU threads per worker; 0 = the CPUs this worker may use.",
         _int_at_least(0))
+    cpu_pool: str | None = setting(
+        "WA_CPU_POOL", "",
+        "CPUs shared by the workers of one machine: an idle worker lends its CPU to a busy "
+        "one, window by window. A folder of tokens; empty = `run` makes one; off = none.",
+        _optional_text)
     idle_exit_seconds: float = setting(
         "WA_IDLE_EXIT_SECONDS", "60",
         "A worker exits after the queue stays empty this long; 0 = never.", _float_at_least(0))

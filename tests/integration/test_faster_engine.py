@@ -49,3 +49,39 @@ def test_a_window_of_one_clip_is_decoded_by_the_sequential_decoder() -> None:
     batched, sequential = (engine.transcribe_speech(speech, "", "en") for engine in engines)
     assert len(sequential.segments) >= 2  # timestamps: it is cut into sentences
     assert batched.segments == sequential.segments
+
+
+class LendsOne:
+    """A CPU pool with one idle CPU (jobs/cores.py), counting its loans."""
+
+    def __init__(self) -> None:
+        self.loans = 0
+
+    def borrow(self, most: int):
+        from contextlib import nullcontext
+
+        self.loans += 1
+        return nullcontext(min(1, most))
+
+
+def test_a_borrowed_cpu_decodes_a_second_group_with_the_same_words() -> None:
+    from whisper_automation.transcription.engines import EngineOptions, load_engine
+    from whisper_automation.transcription.speech import Speech
+
+    audio = np.concatenate([decode_audio(str(SAMPLES / "speeches/jfk.flac"))] * 6)  # 66 s
+    clips = [(start, min(start + 11.0, audio.size / 16000)) for start in range(0, 66, 11)]
+    speech = Speech(audio, clips)
+    alone = load_engine("faster-whisper", EngineOptions("tiny.en", "en", "int8", 5, True, 1,
+                                                        batch_size=4))
+    lending = load_engine("faster-whisper", EngineOptions("tiny.en", "en", "int8", 5, True, 1,
+                                                          batch_size=4, spare_threads=1))
+    lending.lender = LendsOne()
+    groups: list[int] = []
+    decode_groups = lending._decode_groups
+    lending._decode_groups = lambda speech, runs, *rest: groups.append(len(runs)) or \
+        decode_groups(speech, runs, *rest)
+
+    one, two = (engine.transcribe_speech(speech, "", "en") for engine in (alone, lending))
+    assert groups == [2] and lending.lender.loans == 1
+    assert [word.word for segment in two.segments for word in segment.words] == \
+        [word.word for segment in one.segments for word in segment.words]

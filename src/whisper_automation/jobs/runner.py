@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, replace
 
 from tqdm import tqdm
 
+from whisper_automation.jobs.cores import CpuPool
 from whisper_automation.jobs.devices import parse_device, resolve_device
 from whisper_automation.jobs.director import Plan, prepare
 from whisper_automation.jobs.embedded import EmbeddedSQS
@@ -80,6 +83,9 @@ class Run:
     def work(self, layout: Layout) -> bool:
         """Start workers, wait for the queue to drain; True if interrupted by Ctrl-C."""
         environment = _worker_environment(self.settings, layout)
+        cpus = _cpu_pool(layout, self.settings.cpu_pool)
+        if cpus is not None:
+            environment["WA_CPU_POOL"] = str(cpus.folder)
         environments = [_pinned(environment, layout.device_of(index))
                         for index in range(layout.workers)]
         workers = [_spawn(pinned) for pinned in environments]
@@ -108,6 +114,8 @@ class Run:
         finally:
             bar.close()
             _stop(workers)
+            if cpus is not None and not self.settings.cpu_pool:  # the one made here
+                shutil.rmtree(cpus.folder, ignore_errors=True)
 
     def _drained(self, window: int) -> bool:
         """Top the queue up to `window` waiting messages; True once all are sent and gone.
@@ -198,6 +206,16 @@ def _worker_environment(settings: Settings, layout: Layout) -> dict[str, str]:
         # The embedded server accepts any key; keep boto3 from looking for real ones.
         environment.update(AWS_ACCESS_KEY_ID="embedded", AWS_SECRET_ACCESS_KEY="embedded")
     return environment
+
+
+def _cpu_pool(layout: Layout, setting: str | None) -> CpuPool | None:
+    """One CPU token per worker thread, shared by this run's CPU workers, so that a worker left
+    without a file lends its CPU to one still transcribing (jobs/cores.py); none for one worker,
+    on GPUs, or when WA_CPU_POOL is off."""
+    if layout.devices or layout.workers < 2 or setting == "off":
+        return None
+    return CpuPool.create(setting or tempfile.mkdtemp(prefix="wa-cpus-"),
+                          layout.workers * layout.threads)
 
 
 def _pinned(environment: dict[str, str], device: str | None) -> dict[str, str]:

@@ -16,13 +16,15 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TypeVar
 
 from whisper_automation.errors import AudioError, Failure, StorageError, UnsafeKey
+from whisper_automation.jobs.cores import CpuPool
 from whisper_automation.jobs.cpu import available_cpus
-from whisper_automation.jobs.devices import resolve_device
+from whisper_automation.jobs.devices import DeviceKind, resolve_device
 from whisper_automation.jobs.lifecycle import Heartbeat, Shutdown, ShutdownGuard
 from whisper_automation.jobs.messages import BadMessage, Job, decode
 from whisper_automation.jobs.presence import Presence, WorkerState
@@ -83,6 +85,7 @@ class WorkerContext:
     max_receives: int | None
     presence: Presence
     write_errors: WriteErrorReporter
+    cpus: CpuPool | None = None  # shared with the machine's other workers (jobs/cores.py)
 
 
 class QueueUnavailable(RuntimeError):
@@ -100,9 +103,15 @@ def start_worker(settings: Settings, guard: ShutdownGuard) -> WorkerContext:
         with_queue_retry(settings, guard, queue.visibility_timeout)
     max_receives = with_queue_retry(settings, guard, queue.max_receives)
     threads = settings.threads or available_cpus()
+    shared = settings.cpu_pool not in (None, "off") and device.kind is DeviceKind.CPU
+    cpus = CpuPool.open(settings.cpu_pool) if shared else None
+    cpus = cpus if cpus and cpus.count else None  # a folder without tokens shares nothing
     options = replace(EngineOptions.from_settings(settings, threads), device=str(device),
-                      compute_type=compute_type)
+                      compute_type=compute_type,
+                      spare_threads=max(0, cpus.count - threads) if cpus else 0)
     engine = load_engine(settings.engine, options)
+    if cpus is not None and hasattr(engine, "lender"):
+        engine.lender = cpus
     destination = open_storage(settings.destination)
     worker_id = f"{socket.gethostname()}-{os.getpid()}"
     return WorkerContext(
@@ -112,7 +121,7 @@ def start_worker(settings: Settings, guard: ShutdownGuard) -> WorkerContext:
         heartbeat_seconds=settings.heartbeat_seconds or max(1.0, timeout / 3),
         max_receives=max_receives,
         presence=Presence(destination, worker_id, engine.describe()),
-        write_errors=WriteErrorReporter(queue, worker_id))
+        write_errors=WriteErrorReporter(queue, worker_id), cpus=cpus)
 
 
 def run_worker(settings: Settings, guard: ShutdownGuard | None = None) -> int:
@@ -365,7 +374,8 @@ def transcribe(context: WorkerContext, job: Job) -> Transcription:
                         "audio_seconds": round(declared, 3)})
         # The worker drives the pipeline; the engine only ever sees windows of speech.
         # Called through the module so that a test double may wrap it in a worker process.
-        result = pipeline.transcribe_file(context.engine, str(path))
+        with context.cpus.hold() if context.cpus else nullcontext():
+            result = pipeline.transcribe_file(context.engine, str(path))
         # Fingerprinted here only when the director did not need to (no done recording of
         # the same size): the file is at hand, and hashing is ~1 GB/s against ~1 MB/s of audio
         # transcribed.

@@ -24,6 +24,7 @@ where the segment has words (openai-whisper also lists an empty one).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -194,6 +195,14 @@ class Transcript:
 
     segments: list[Segment]
     language: str
+
+
+class CpuLender(Protocol):
+    """Idle CPUs of the machine that a worker may borrow for one window (jobs/cores.py)."""
+
+    def borrow(self, most: int) -> AbstractContextManager[int]:
+        """Up to `most` CPUs until the block ends; how many were lent (maybe 0)."""
+        ...
 
 
 class SpeechEngine(Protocol):

@@ -31,6 +31,9 @@ class EngineOptions:
     window_seconds: float = 300.0  # the pipeline's window: bounds memory (see pipeline.py)
     recover_seconds: float = 2.0  # speech with no word this long is transcribed again; 0 = off
     device: str = "cpu"  # as chosen by devices.resolve_device: cpu or cuda:N, never auto
+    # CPUs a worker may borrow beyond its own `threads` while its neighbours idle (WA_CPU_POOL):
+    # a batched engine prepares that many more decoding groups of one thread each.
+    spare_threads: int = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, threads: int) -> EngineOptions:

@@ -8,13 +8,16 @@ WA_BATCH_SIZE > 0 selects the batched pipeline: the window's <= 30 s clips are d
 a skipped passage tried again is decoded alone, sequentially, either way.
 A batched worker of several threads decodes a window's clips in that many groups at once, one
 thread each (CTranslate2's num_workers), rather than one group on all threads: on 2 cores
-CTranslate2's second intra-op thread added little (docs/benchmarks.md).
+CTranslate2's second intra-op thread added little (docs/benchmarks.md). A worker in a CPU pool
+(jobs/cores.py) prepares groups for the CPUs it may borrow and uses, window by window, as many
+as are idle.
 This module never imports torch.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 
 import ctranslate2
 import numpy as np
@@ -23,7 +26,7 @@ from faster_whisper.transcribe import Segment as FasterSegment
 
 from whisper_automation.transcription.engines.base import EngineOptions, beam_width, describe_engine
 from whisper_automation.transcription.engines.models import resolve_faster_whisper_model
-from whisper_automation.transcription.speech import Segment, Speech, Transcript, Word
+from whisper_automation.transcription.speech import CpuLender, Segment, Speech, Transcript, Word
 
 
 class ClipByClipEncoderModel(WhisperModel):
@@ -52,12 +55,15 @@ class FasterWhisperEngine:
     def __init__(self, options: EngineOptions) -> None:
         self.options = options
         self.model = options.model
-        groups = max(1, options.threads) if options.batch_size > 0 else 1
+        own = max(1, options.threads) if options.batch_size > 0 else 1
+        groups = own + max(0, options.spare_threads) if options.batch_size > 0 else 1
+        self._own_groups = own
+        self.lender: CpuLender | None = None  # the worker's CPU pool, when it has one
         device, _, index = options.device.partition(":")  # "cpu" or "cuda:N"
         self._model = ClipByClipEncoderModel(resolve_faster_whisper_model(options.model),
                                              device=device, device_index=int(index or 0),
                                              compute_type=options.compute_type,
-                                             cpu_threads=max(1, options.threads) // groups,
+                                             cpu_threads=max(1, options.threads) // own,
                                              num_workers=groups)
         # One pipeline per group: a BatchedInferencePipeline keeps per-call state
         # (last_speech_timestamp), so two threads must not share one.
@@ -93,8 +99,18 @@ class FasterWhisperEngine:
             condition_on_previous_text=prompt is not None)
 
     def _decode_batched(self, speech: Speech, prompt: str, language: str | None, beam: int):
-        groups = _split_evenly(speech.clips, len(self._pipelines))
+        with self._borrowed(len(self._pipelines) - self._own_groups) as lent:
+            groups = _split_evenly(speech.clips, self._own_groups + lent)
+            return self._decode_groups(speech, groups, prompt, language, beam)
 
+    def _borrowed(self, most: int) -> AbstractContextManager[int]:
+        """CPUs idle elsewhere on the machine, for this window only."""
+        if self.lender is None or most <= 0:
+            return nullcontext(0)
+        return self.lender.borrow(most)
+
+    def _decode_groups(self, speech: Speech, groups: list[list], prompt: str,
+                       language: str | None, beam: int):
         def decode(index: int) -> tuple[list, object]:
             clips = [{"start": start, "end": end} for start, end in groups[index]]
             pieces, info = self._pipelines[index].transcribe(
