@@ -5,7 +5,8 @@ renamed, would not be recognised by its bytes and would be transcribed again. Th
 run that finds no marker reads each such recording that is still where its record says (same
 version), adds the fingerprint to its done record and writes its catalog entry, then leaves the
 marker: every later run costs one existence check. A destination started by this version gets
-the marker at once, without reading anything.
+the marker at its first run with something done; its records all have fingerprints, so that run
+reads no recording either.
 """
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ class Backfill:
 
 def plan_backfill(source: Storage, destination: Storage,
                   extensions: Iterable[str]) -> Backfill | None:
-    """None when the marker says it was done; else what to fingerprint (maybe nothing)."""
+    """None when there is nothing to do (the marker is there, or nothing is done yet); else
+    what to fingerprint (maybe nothing, then only the marker is written)."""
     if destination.exists(MARKER):
         return None
     done = read_records(destination).done
-    if not done:
-        return Backfill([])
+    if not done:  # nothing to fingerprint, and nothing written into a destination yet unused
+        return None
     listed = {(entry.key, entry.token) for entry in read_catalog(destination)}
     current = {key: version.token() for key, version in source.scan(extensions)}
     return Backfill([(key, token) for key, token in sorted(current.items())
@@ -63,8 +65,11 @@ def carry_out_backfill(source: Storage, destination: Storage, backfill: Backfill
         except StorageError as error:
             log.warning("could not fingerprint %s (done before fingerprints existed): %s",
                         key, error)
-    destination.write_atomic(MARKER, json.dumps(
-        {"written_at": time.time(), "fingerprinted": added}).encode("utf-8"))
+    try:
+        destination.write_atomic(MARKER, json.dumps(
+            {"written_at": time.time(), "fingerprinted": added}).encode("utf-8"))
+    except StorageError as error:  # tried again next run; the transcription goes on
+        log.warning("could not write %s: %s", MARKER, error)
     if added:
         log.info("fingerprinted %d recording(s) done before fingerprints existed (once)", added)
     return added
