@@ -129,3 +129,39 @@ def test_only_models_already_on_this_machine_are_timed(monkeypatch: pytest.Monke
     settings = load_settings(environ={})
     assert estimate.available_models(settings) == ["tiny.en", "base"]
     assert estimate.available_models(settings, ["small"]) == ["small"]
+
+
+def test_runs_time_the_engine_once_per_machine_and_options(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from whisper_automation.jobs.devices import Device, DeviceKind
+
+    timed: list[tuple[str, int]] = []
+
+    def fake_calibrate(settings, model, device, threads):
+        timed.append((model, settings.beam_size))
+        return estimate.Calibration(model, str(device), "int8", 20.0 + len(timed), 1.5)
+
+    monkeypatch.setattr(estimate, "calibrate", fake_calibrate)
+    cache = tmp_path / "calibrations.json"
+    settings, cpu = load_settings(environ={}), Device(DeviceKind.CPU)
+    first = estimate.remembered_calibration(settings, "tiny.en", cpu, 1, cache=cache)
+    again = estimate.remembered_calibration(settings, "tiny.en", cpu, 1, cache=cache)
+    assert again == first and timed == [("tiny.en", 5)]
+    greedy = replace(settings, beam_size=1)
+    assert estimate.remembered_calibration(greedy, "tiny.en", cpu, 1, cache=cache) != first
+    assert timed == [("tiny.en", 5), ("tiny.en", 1)]
+
+
+def test_a_damaged_calibration_file_is_timed_again_not_fatal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from whisper_automation.jobs.devices import Device, DeviceKind
+
+    monkeypatch.setattr(estimate, "calibrate", lambda *args: estimate.Calibration(
+        "tiny.en", "cpu", "int8", 20.0, 1.5))
+    cache = tmp_path / "calibrations.json"
+    cache.write_text("{not json")
+    calibration = estimate.remembered_calibration(load_settings(environ={}), "tiny.en",
+                                                  Device(DeviceKind.CPU), 1, cache=cache)
+    assert calibration.speed == 20.0 and "tiny.en" in cache.read_text()

@@ -15,10 +15,13 @@ nothing but memory bandwidth, so N of them run close to N times one; on a busy m
 from __future__ import annotations
 
 import io
+import json
 import logging
+import os
+import platform
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from whisper_automation.jobs.devices import (
@@ -198,6 +201,77 @@ def calibrate(settings: Settings, model: str, device: Device, threads: int,
                        result.duration / max(wall, 1e-6), loaded - started)
 
 
+# `run` prints an estimate at every start; timing it anew cost 3-5 s of a 2-core machine before
+# any worker could start (a tenth of a 20-minute workload's run). So `run` keeps each timing in
+# the cache folder, keyed by everything that changes the speed; `estimate` always times anew.
+CALIBRATIONS_FILE = "calibrations.json"
+
+
+def remembered_calibration(settings: Settings, model: str, device: Device, threads: int,
+                           cache: Path | None = None) -> Calibration:
+    """calibrate(), once per machine, package version and decoding options."""
+    path = cache or calibrations_path()
+    key = calibration_key(settings, model, device, threads)
+    stored = _read_calibrations(path)
+    if key in stored:
+        try:
+            return Calibration(**stored[key])
+        except TypeError:  # written by another version: timed again below
+            pass
+    calibration = calibrate(settings, model, device, threads)
+    remember_calibration(path, key, calibration)
+    return calibration
+
+
+def calibrations_path() -> Path:
+    from whisper_automation.transcription.engines.models import model_cache_dir
+
+    return model_cache_dir().parent / CALIBRATIONS_FILE
+
+
+def calibration_key(settings: Settings, model: str, device: Device, threads: int) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("whisper-automation")
+    except PackageNotFoundError:  # run from a source tree without installing
+        package = "source"
+    return json.dumps([package, platform.machine(), _cpu_name(),
+                       os.cpu_count(), settings.engine, model, str(device),
+                       settings.compute_type, threads, settings.beam_size, settings.batch_size,
+                       settings.window_seconds, settings.vad])
+
+
+def remember_calibration(path: Path, key: str, calibration: Calibration) -> None:
+    stored = _read_calibrations(path)
+    stored[key] = asdict(calibration)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(stored, indent=1))
+        temporary.replace(path)  # atomic: two runs starting at once each write a whole file
+    except OSError as error:
+        log.debug("calibration not remembered: %s", error)
+
+
+def _read_calibrations(path: Path) -> dict:
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 # --- the table --------------------------------------------------------------------------------
 
 
@@ -220,6 +294,9 @@ def estimates(settings: Settings, audio: SourceAudio, models: Iterable[str]) -> 
         for model in models:
             layout = choose_layout(replace(pinned, model=model), jobs=max(1, audio.files))
             calibration = calibrate(pinned, model, device, layout.threads)
+            remember_calibration(calibrations_path(),
+                                 calibration_key(pinned, model, device, layout.threads),
+                                 calibration)
             rate = calibration.speed * layout.workers
             yield Estimate(calibration, layout.workers, audio.seconds / rate)
 

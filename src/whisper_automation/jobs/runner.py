@@ -160,7 +160,12 @@ class Transcribed:
 def announce(settings: Settings, plan: Plan, layout: Layout) -> str:
     """The audio this run has to do, from the recordings' headers, and how long it should take
     with these settings: timed on the bundled speech for a long run of a built-in engine."""
-    from whisper_automation.jobs.estimate import audio_line, calibrate, format_hours, total_audio
+    from whisper_automation.jobs.estimate import (
+        audio_line,
+        format_hours,
+        remembered_calibration,
+        total_audio,
+    )
     from whisper_automation.transcription.engines.base import BUILT_IN
 
     audio = total_audio(open_storage(settings.source), [job.key for job in plan.jobs],
@@ -175,7 +180,8 @@ def announce(settings: Settings, plan: Plan, layout: Layout) -> str:
         return "\n".join(lines)
     device = parse_device(layout.device_of(0) or "cpu") if layout.devices else \
         resolve_device(settings.engine, settings.device, settings.compute_type)[0]
-    speed = calibrate(settings, settings.model, device, layout.threads).speed * layout.workers
+    speed = remembered_calibration(settings, settings.model, device,
+                                   layout.threads).speed * layout.workers
     lines.append(f"estimate: {format_hours(audio.seconds / speed)} with {settings.model} on "
                  f"{layout.workers} worker(s) ({device}), {speed:.1f} audio s per s")
     return "\n".join(lines)

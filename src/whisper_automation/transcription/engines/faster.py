@@ -16,6 +16,7 @@ This module never imports torch.
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 
@@ -27,6 +28,8 @@ from faster_whisper.transcribe import Segment as FasterSegment
 from whisper_automation.transcription.engines.base import EngineOptions, beam_width, describe_engine
 from whisper_automation.transcription.engines.models import resolve_faster_whisper_model
 from whisper_automation.transcription.speech import CpuLender, Segment, Speech, Transcript, Word
+
+log = logging.getLogger(__name__)
 
 
 class ClipByClipEncoderModel(WhisperModel):
@@ -101,6 +104,8 @@ class FasterWhisperEngine:
     def _decode_batched(self, speech: Speech, prompt: str, language: str | None, beam: int):
         with self._borrowed(len(self._pipelines) - self._own_groups) as lent:
             groups = _split_evenly(speech.clips, self._own_groups + lent)
+            log.debug("%d clips in %d group(s), %d CPU(s) borrowed", len(speech.clips),
+                      len(groups), lent)
             return self._decode_groups(speech, groups, prompt, language, beam)
 
     def _borrowed(self, most: int) -> AbstractContextManager[int]:
