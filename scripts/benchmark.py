@@ -160,6 +160,7 @@ VARIANTS: dict[str, tuple[bool, Callable[[list[Path], Path, Models], list[str]]]
     "project-auto-beam": (False, project("--beam-size", "auto")),  # greedy past 2 minutes
     "project-greedy": (False, project("--beam-size", "1")),
     "project-sequential": (False, project("--batch-size", "0")),
+    "project-batch8": (False, project("--batch-size", "8")),
     "project-w120": (False, project("--window-seconds", "120")),
     "project-float32": (False, project("--compute-type", "float32")),
     "project-2x2": (False, project("--threads", "2")),
