@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from whisper_automation.jobs.lifecycle import process_alive
+
 SOCKET = "unix:///var/run/docker.sock"
 PIDFILE = Path("/var/run/docker.pid")  # dockerd's own; it refuses to start while it exists
 START_TIMEOUT = 120
@@ -57,18 +59,8 @@ def stop_pid(pid: int) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline and alive(pid):
+    while time.monotonic() < deadline and process_alive(pid):
         time.sleep(0.5)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def running_daemon_pid(pidfile: Path = PIDFILE, proc: Path = Path("/proc")) -> int | None:
@@ -79,7 +71,7 @@ def running_daemon_pid(pidfile: Path = PIDFILE, proc: Path = Path("/proc")) -> i
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
         pid = None
-    if pid is not None and alive(pid):
+    if pid is not None and process_alive(pid):
         return pid
     pidfile.unlink(missing_ok=True)
     for comm in proc.glob("[0-9]*/comm"):
@@ -94,7 +86,7 @@ def running_daemon_pid(pidfile: Path = PIDFILE, proc: Path = Path("/proc")) -> i
 def wait_until_answers(pid: int) -> bool:
     """Whether the dockerd with this pid (starting up) answers before START_TIMEOUT."""
     deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline and alive(pid):
+    while time.monotonic() < deadline and process_alive(pid):
         if answers(timeout=10):
             return True
         time.sleep(1)
@@ -148,7 +140,7 @@ def start_engine(workdir: Path) -> Engine:
     if pid is not None:
         if wait_until_answers(pid):
             return Engine(process=None, adopted_pid=pid if installed_here else None)
-        if alive(pid):
+        if process_alive(pid):
             raise EngineUnavailable(f"a dockerd (pid {pid}) runs but does not answer "
                                     f"`docker info` within {START_TIMEOUT} s")
         running_daemon_pid()  # it died starting: remove its pid file, start our own

@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from whisper_automation.jobs.lifecycle import process_alive
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT_ENV = "WA_TEST_LOCALSTACK_ENDPOINT"
 VENV_ENV = "LOCALSTACK_VENV"
@@ -156,9 +158,9 @@ def stop_localstack(ls: LocalStack) -> None:
             ls.process.wait()
         return
     deadline = time.monotonic() + STOP_TIMEOUT
-    while _alive(ls.pid) and time.monotonic() < deadline:
+    while process_alive(ls.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _alive(ls.pid):
+    if process_alive(ls.pid):
         _kill_group(ls.pid)
 
 
@@ -264,16 +266,6 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _kill_group(pid: int) -> None:

@@ -22,6 +22,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from whisper_automation.jobs.lifecycle import process_alive
+
 POLL_SECONDS = 0.05
 
 
@@ -95,7 +97,7 @@ class CpuPool:
     def _someone_waits(self) -> bool:
         for marker in self.folder.glob("waiting-*"):
             pid = int(marker.name.rpartition("-")[2] or 0)
-            if _alive(pid):
+            if process_alive(pid):
                 return True
             marker.unlink(missing_ok=True)  # left by a worker that died waiting
         return False
@@ -104,13 +106,3 @@ class CpuPool:
 def _release(handles: list[int]) -> None:
     for handle in handles:
         os.close(handle)  # closing the last descriptor drops the flock
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0

@@ -103,3 +103,16 @@ class Heartbeat:
                 self._queue.extend(self._message, self._timeout)
             except Exception as error:  # any error: the next beat may reach the queue
                 log.warning("heartbeat failed (tried again in %g s): %s", self._interval, error)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid runs (signal 0 checks without sending anything)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
