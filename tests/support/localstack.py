@@ -33,8 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisper_automation.jobs.lifecycle import process_alive
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT_ENV = "WA_TEST_LOCALSTACK_ENDPOINT"
 VENV_ENV = "LOCALSTACK_VENV"
@@ -158,9 +156,9 @@ def stop_localstack(ls: LocalStack) -> None:
             ls.process.wait()
         return
     deadline = time.monotonic() + STOP_TIMEOUT
-    while process_alive(ls.pid) and time.monotonic() < deadline:
+    while _alive(ls.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if process_alive(ls.pid):
+    if _alive(ls.pid):
         _kill_group(ls.pid)
 
 
@@ -266,6 +264,18 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def _alive(pid: int) -> bool:
+    # Not whisper_automation's process_alive: scripts/localstack.sh runs this file with the
+    # LocalStack venv's python, where the project is not installed.
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _kill_group(pid: int) -> None:
