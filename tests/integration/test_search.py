@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.browser import headless_chromium, missing_browser
 from tests.support.cli import REPO, SAMPLES, cli_environment, run_cli
-from tests.support.http import answers, free_port, request
+from tests.support.http_client import answers, free_port, request
 from tests.support.require import require
 from tests.support.stack import wait_for
 from whisper_automation.storage.base import LocalStorage

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.http import request, serving_page
+from tests.support.http_client import request, serving_page
 from whisper_automation.jobs.director import carry_out, make_plan
 from whisper_automation.jobs.lifecycle import Shutdown, ShutdownGuard
 from whisper_automation.jobs.messages import BadMessage, Job, decode, encode

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.done_records import finish
-from tests.support.http import request, serving_page
+from tests.support.http_client import request, serving_page
 from whisper_automation.storage.base import LocalStorage
 from whisper_automation.web import library as library_module
 from whisper_automation.web.library import Library
