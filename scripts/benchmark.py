@@ -162,6 +162,7 @@ VARIANTS: dict[str, tuple[bool, Callable[[list[Path], Path, Models], list[str]]]
     "project-sequential": (False, project("--batch-size", "0")),
     "project-batch8": (False, project("--batch-size", "8")),
     "project-w120": (False, project("--window-seconds", "120")),
+    "project-recover1": (False, project("--recover-seconds", "1")),
     "project-float32": (False, project("--compute-type", "float32")),
     "project-2x2": (False, project("--threads", "2")),
     "project-no-pool": (False, project("--cpu-pool", "off")),  # idle workers lend no CPU
