@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import REPO, SAMPLES, cli_environment, run_cli
+from tests.support.http_client import answers
 from tests.support.privileges import obeying_file_modes
 from tests.support.require import require
 from tests.support.stack import SHORT_CLIPS, Stack, wait_for
@@ -150,7 +151,7 @@ def test_status_page_in_headless_chromium_shows_what_status_json_says(
                               stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}/"
-        wait_for(lambda: _answers(url), 30, what="the status page")
+        wait_for(lambda: answers(url), 30, what="the status page")
         dom = browse(url, tmp_path / "profile", "--dump-dom")
         assert dom.returncode == 0, dom.stderr
         shown = page_values(dom.stdout)
@@ -173,16 +174,6 @@ def test_status_page_in_headless_chromium_shows_what_status_json_says(
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-def _answers(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def test_status_shows_a_worker_that_cannot_write_the_destination(make_stack) -> None:
@@ -252,7 +243,7 @@ def _page(stack: Stack) -> str:
                               stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}/"
-        wait_for(lambda: _answers(url), 30, what="the status page")
+        wait_for(lambda: answers(url), 30, what="the status page")
         with urllib.request.urlopen(url, timeout=30) as response:
             return response.read().decode("utf-8")
     finally:
