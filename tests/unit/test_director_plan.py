@@ -91,6 +91,16 @@ def test_new_files_become_jobs_with_their_output_stems(trees: Trees) -> None:
     assert plan.summary() == "found 3, already done 0, queued 3"
 
 
+def test_the_largest_recordings_are_queued_first(trees: Trees) -> None:
+    # Longest first: the run ends when its last file does, so the short ones fill in last.
+    trees.add("a_short.mp3", b"x" * 10)
+    trees.add("b_long.mp3", b"x" * 1000)
+    trees.add("c_middle.mp3", b"x" * 100)
+    trees.add("d_middle_too.mp3", b"x" * 100)
+    assert [job.key for job in trees.plan().jobs] == \
+        ["b_long.mp3", "c_middle.mp3", "d_middle_too.mp3", "a_short.mp3"]
+
+
 def test_write_done_writes_outputs_and_a_record_with_the_result(trees: Trees) -> None:
     trees.add("week1/a.mp3")
     name = trees.done("week1/a.mp3", "week1/a")

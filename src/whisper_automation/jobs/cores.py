@@ -4,13 +4,13 @@
 has a file), but once the queue runs dry the last long recordings hold one CPU each and the rest
 sit idle: on ../shared/corpus/readings (files of 19.4, 10.2 and 3.6 min) one worker spent the
 last third of the run alone. With a pool, each worker holds one CPU token while it transcribes
-and, window by window, borrows the tokens nobody holds; the engine then decodes the window's
-clips in that many groups at once (engines/faster.py).
+and, batch by batch, borrows the tokens nobody holds; the engine then decodes that many of the
+window's batches at once (engines/faster.py).
 
 Tokens are files locked with flock(2): the kernel releases a dead worker's locks, so a crash
 never leaks a CPU. A worker that wants its CPU back while a neighbour borrows it leaves a
 `waiting-<pid>` marker; borrowers take nothing while one exists, and a borrowed token comes
-back at the end of the window being decoded (seconds).
+back at the end of the batch being decoded (seconds).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class CpuPool:
 
     @contextlib.contextmanager
     def borrow(self, most: int) -> Iterator[int]:
-        """Up to `most` idle CPUs for one window; none while a worker waits for its own."""
+        """Up to `most` idle CPUs for one batch; none while a worker waits for its own."""
         handles = [] if most <= 0 or self._someone_waits() else self._take(most)
         try:
             yield len(handles)

@@ -137,9 +137,18 @@ def make_plan(source: Storage, destination: Storage, settings: Settings,
     # transcripts when a rename keeps the stem, or the part of an interrupted move already
     # written), so it is planned first and never counted as a conflict.
     plan.conflicts = find_conflicts(destination, plan.jobs, records, settings.formats)
-    plan.jobs = [job for job in plan.jobs if job.key not in plan.conflicts]
+    plan.jobs = largest_first([job for job in plan.jobs if job.key not in plan.conflicts])
     plan.to_render = missing_formats(destination, plan, settings.formats)
     return plan
+
+
+def largest_first(jobs: list[Job]) -> list[Job]:
+    """The queue's order: the largest recordings first (bytes, which the listing gives for
+    free, stand for length). The run ends when its last file does: started last, a long file
+    keeps one worker busy while the others sit idle, started first, the short ones fill in
+    around it (longest-processing-time-first; on ../shared/corpus/readings, alphabetical order
+    left its 19-minute file for a worker that had one already)."""
+    return sorted(jobs, key=lambda job: (-job.version.size, job.key))
 
 
 def find_conflicts(destination: Storage, jobs: list[Job], records: Records,

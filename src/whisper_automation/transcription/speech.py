@@ -198,7 +198,7 @@ class Transcript:
 
 
 class CpuLender(Protocol):
-    """Idle CPUs of the machine that a worker may borrow for one window (jobs/cores.py)."""
+    """Idle CPUs of the machine that a worker may borrow for one batch (jobs/cores.py)."""
 
     def borrow(self, most: int) -> AbstractContextManager[int]:
         """Up to `most` CPUs until the block ends; how many were lent (maybe 0)."""

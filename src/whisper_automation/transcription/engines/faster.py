@@ -6,18 +6,22 @@ second VAD pass). Word timestamps are always on: they are how the pipeline finds
 model skipped, and how long segments become subtitle-sized cues.
 WA_BATCH_SIZE > 0 selects the batched pipeline: the window's <= 30 s clips are decoded together;
 a skipped passage tried again is decoded alone, sequentially, either way.
-A batched worker of several threads decodes a window's clips in that many groups at once, one
-thread each (CTranslate2's num_workers), rather than one group on all threads: on 2 cores
-CTranslate2's second intra-op thread added little (docs/benchmarks.md). A worker in a CPU pool
-(jobs/cores.py) prepares groups for the CPUs it may borrow and uses, window by window, as many
-as are idle.
+A window's clips are decoded batch by batch (WA_BATCH_SIZE clips each), each batch on whichever
+decoding group is free: a worker of several threads has one group per thread, one thread each
+(CTranslate2's num_workers), rather than one group on all threads: on 2 cores CTranslate2's
+second intra-op thread added little (docs/benchmarks.md). A worker in a CPU pool
+(jobs/cores.py) prepares groups for the CPUs it may borrow and, batch by batch, uses as many as
+are idle.
 This module never imports torch.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import math
+import threading
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 
 import ctranslate2
@@ -30,6 +34,8 @@ from whisper_automation.transcription.engines.models import resolve_faster_whisp
 from whisper_automation.transcription.speech import CpuLender, Segment, Speech, Transcript, Word
 
 log = logging.getLogger(__name__)
+
+LEND_POLL_SECONDS = 0.5  # how often an idle decoding group asks for a CPU lent
 
 
 class ClipByClipEncoderModel(WhisperModel):
@@ -102,44 +108,101 @@ class FasterWhisperEngine:
             condition_on_previous_text=prompt is not None)
 
     def _decode_batched(self, speech: Speech, prompt: str, language: str | None, beam: int):
-        with self._borrowed(len(self._pipelines) - self._own_groups) as lent:
-            groups = _split_evenly(speech.clips, self._own_groups + lent)
-            log.debug("%d clips in %d group(s), %d CPU(s) borrowed", len(speech.clips),
-                      len(groups), lent)
-            return self._decode_groups(speech, groups, prompt, language, beam)
+        batches = _batches(speech.clips, self.options.batch_size, self._own_groups)
+        if language is None and len(batches) > 1:
+            # Detected once, on the first batch, so that the window's batches agree (and the
+            # language is not detected again per batch).
+            first, info = self._decode_batch(0, speech, batches[0], prompt, None, beam)
+            rest, _ = self._decode_batches(speech, batches[1:], prompt, info.language, beam)
+            return first + rest, info
+        return self._decode_batches(speech, batches, prompt, language, beam)
 
-    def _borrowed(self, most: int) -> AbstractContextManager[int]:
-        """CPUs idle elsewhere on the machine, for this window only."""
+    def _decode_batches(self, speech: Speech, batches: list[list], prompt: str,
+                        language: str | None, beam: int) -> tuple[list, object]:
+        """Each batch on whichever group is free: this worker's own, and, batch by batch, one
+        more per CPU idle elsewhere (the lender). Batches are the same whoever decodes them,
+        so the words do not depend on how many CPUs were lent."""
+        if self._pool is None or len(batches) == 1:
+            decoded = [self._decode_batch(0, speech, clips, prompt, language, beam)
+                       for clips in batches]
+        else:
+            decoded = _BatchScheduler(self, speech, batches, prompt, language, beam).run()
+        return [piece for pieces, _ in decoded for piece in pieces], decoded[0][1]
+
+    def _decode_batch(self, group: int, speech: Speech, clips: list, prompt: str,
+                      language: str | None, beam: int) -> tuple[list, object]:
+        pieces, info = self._pipelines[group].transcribe(
+            speech.audio, language=language, beam_size=beam, batch_size=len(clips),
+            vad_filter=False, clip_timestamps=[{"start": start, "end": end}
+                                               for start, end in clips],
+            word_timestamps=True, initial_prompt=prompt or None)
+        return list(pieces), info  # consumed here: the segments are generated lazily
+
+    def borrowed(self, most: int) -> AbstractContextManager[int]:
+        """CPUs idle elsewhere on the machine, for one batch."""
         if self.lender is None or most <= 0:
             return nullcontext(0)
         return self.lender.borrow(most)
 
-    def _decode_groups(self, speech: Speech, groups: list[list], prompt: str,
-                       language: str | None, beam: int):
-        def decode(index: int) -> tuple[list, object]:
-            clips = [{"start": start, "end": end} for start, end in groups[index]]
-            pieces, info = self._pipelines[index].transcribe(
-                speech.audio, language=language, beam_size=beam,
-                batch_size=self.options.batch_size, vad_filter=False, clip_timestamps=clips,
-                word_timestamps=True, initial_prompt=prompt or None)
-            return list(pieces), info  # consumed here: the segments are generated lazily
 
-        if self._pool is None or len(groups) == 1:
-            return decode(0)
-        decoded = list(self._pool.map(decode, range(len(groups))))
-        return [piece for pieces, _ in decoded for piece in pieces], decoded[0][1]
+class _BatchScheduler:
+    """One window's batches over the engine's decoding groups.
+
+    The worker's own groups (one per thread) take batches in order until none is left. The
+    other groups decode only on a borrowed CPU: every LEND_POLL_SECONDS an idle one asks the
+    lender for a CPU and, while it gets one, decodes a batch at a time, asking again before
+    each (so a CPU is back with its owner one batch, a few seconds, after the owner wants it).
+    Lending by the batch rather than by the window matters at the end of a run: the last
+    worker with a file gets the CPUs that free up in the middle of its window."""
+
+    def __init__(self, engine: FasterWhisperEngine, speech: Speech, batches: list[list],
+                 prompt: str, language: str | None, beam: int) -> None:
+        self.engine = engine
+        self.decode = lambda group, clips: engine._decode_batch(group, speech, clips, prompt,
+                                                                language, beam)
+        self.todo = deque(enumerate(batches))
+        self.done: dict[int, tuple[list, object]] = {}
+        self.lock = threading.Lock()
+
+    def run(self) -> list[tuple[list, object]]:
+        engine = self.engine
+        own = [engine._pool.submit(self._own, group) for group in range(engine._own_groups)]
+        spare = range(engine._own_groups, len(engine._pipelines))
+        lending: dict[int, Future] = {}
+        while not all(future.done() for future in own):
+            for group in spare:
+                if self.todo and engine.lender is not None and not (
+                        group in lending and not lending[group].done()):
+                    lending[group] = engine._pool.submit(self._borrowed, group)
+            wait([*own, *lending.values()], timeout=LEND_POLL_SECONDS,
+                 return_when=FIRST_COMPLETED)
+        for future in [*own, *lending.values()]:
+            future.result()  # waits for a borrowed group's last batch; raises its error
+        return [self.done[index] for index in sorted(self.done)]
+
+    def _take(self) -> tuple[int, list] | None:
+        with self.lock:
+            return self.todo.popleft() if self.todo else None
+
+    def _own(self, group: int) -> None:
+        while (batch := self._take()) is not None:
+            index, clips = batch
+            self.done[index] = self.decode(group, clips)
+
+    def _borrowed(self, group: int) -> None:
+        while self.todo:
+            with self.engine.borrowed(1) as lent:
+                if not lent or (batch := self._take()) is None:
+                    return
+                index, clips = batch
+                self.done[index] = self.decode(group, clips)
 
 
-def _split_evenly(clips: list, groups: int) -> list[list]:
-    """`clips` in at most `groups` consecutive runs of nearly equal length."""
-    groups = max(1, min(groups, len(clips)))
-    size, extra = divmod(len(clips), groups)
-    runs, start = [], 0
-    for index in range(groups):
-        end = start + size + (1 if index < extra else 0)
-        runs.append(clips[start:end])
-        start = end
-    return runs
+def _batches(clips: list, batch_size: int, groups: int) -> list[list]:
+    """`clips` in consecutive batches of `batch_size`, smaller when there are too few clips to
+    give each of the worker's own `groups` one."""
+    size = max(1, min(batch_size, math.ceil(len(clips) / max(1, groups))))
+    return [clips[first:first + size] for first in range(0, len(clips), size)]
 
 
 def _segment(piece: FasterSegment) -> Segment:
