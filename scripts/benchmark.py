@@ -147,6 +147,16 @@ def project(*options: str) -> Callable[[list[Path], Path, Models], list[str]]:
     return command
 
 
+def project_baseline(files: list[Path], output: Path, models: Models) -> list[str]:
+    """The defaults as another checkout's code runs them (WA_BENCH_BASELINE: its src folder,
+    e.g. a `git worktree add /tmp/old HEAD~1`): before and after a change in one run."""
+    source = os.environ.get("WA_BENCH_BASELINE", "")
+    if not source:
+        raise SystemExit("project-baseline needs WA_BENCH_BASELINE=<a checkout's src folder>")
+    return ["env", f"PYTHONPATH={source}", str(VENV_BIN / "python"), "-m",
+            "whisper_automation", *project()(files, output, models)[1:]]
+
+
 VARIANTS: dict[str, tuple[bool, Callable[[list[Path], Path, Models], list[str]]]] = {
     # name: (a peer?, command)
     "openai-cli": (True, openai_cli),
@@ -157,6 +167,7 @@ VARIANTS: dict[str, tuple[bool, Callable[[list[Path], Path, Models], list[str]]]
         files, output, models, "--batched", "True", "--batch_size", "8")),
     "whisper.cpp-cli": (True, whisper_cpp_cli),
     "project": (False, project()),  # the defaults: batched (4), beam 5, 300 s windows
+    "project-baseline": (False, project_baseline),  # the same, another checkout's code
     "project-auto-beam": (False, project("--beam-size", "auto")),  # greedy past 2 minutes
     "project-greedy": (False, project("--beam-size", "1")),
     "project-sequential": (False, project("--batch-size", "0")),

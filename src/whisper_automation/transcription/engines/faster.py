@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
@@ -169,12 +170,17 @@ class _BatchScheduler:
         own = [engine._pool.submit(self._own, group) for group in range(engine._own_groups)]
         spare = range(engine._own_groups, len(engine._pipelines))
         lending: dict[int, Future] = {}
+        next_ask = 0.0
         while not all(future.done() for future in own):
-            for group in spare:
-                if self.todo and engine.lender is not None and not (
-                        group in lending and not lending[group].done()):
-                    lending[group] = engine._pool.submit(self._borrowed, group)
-            wait([*own, *lending.values()], timeout=LEND_POLL_SECONDS,
+            if time.monotonic() >= next_ask:  # at most once per poll: asking is not free
+                next_ask = time.monotonic() + LEND_POLL_SECONDS
+                for group in spare:
+                    if self.todo and engine.lender is not None and not (
+                            group in lending and not lending[group].done()):
+                        lending[group] = engine._pool.submit(self._borrowed, group)
+            # Only futures still running: a finished one would end every wait at once.
+            running = [future for future in (*own, *lending.values()) if not future.done()]
+            wait(running, timeout=max(0.0, next_ask - time.monotonic()),
                  return_when=FIRST_COMPLETED)
         for future in [*own, *lending.values()]:
             future.result()  # waits for a borrowed group's last batch; raises its error
