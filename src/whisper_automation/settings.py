@@ -267,7 +267,7 @@ class Settings:
     cpu_pool: str | None = setting(
         "WA_CPU_POOL", "",
         "CPUs shared by the workers of one machine: an idle worker lends its CPU to a busy "
-        "one, window by window. A folder of tokens; empty = `run` makes one; off = none.",
+        "one, batch by batch. A folder of tokens; empty = `run` makes one; off = none.",
         _optional_text)
     idle_exit_seconds: float = setting(
         "WA_IDLE_EXIT_SECONDS", "60",
