@@ -66,3 +66,24 @@ def test_clips_are_batched_by_size_and_shared_out_when_few() -> None:
     assert [len(batch) for batch in _batches(clips, 4, 1)] == [4, 4, 2]
     assert [len(batch) for batch in _batches(clips[:4], 4, 2)] == [2, 2]  # both own groups
     assert [len(batch) for batch in _batches(clips[:1], 4, 2)] == [1]
+
+
+class FailingEngine(SlowEngine):
+    """Its own group's second batch fails."""
+
+    def _decode_batch(self, group, speech, clips, prompt, language, beam):
+        if group == 0 and any(decoded_group == 0 for decoded_group, _ in self.decoded):
+            raise RuntimeError("the decoder failed")
+        return super()._decode_batch(group, speech, clips, prompt, language, beam)
+
+
+def test_a_failed_batch_fails_the_window_and_no_more_batches_are_decoded() -> None:
+    engine = FailingEngine(lends=True, seconds=0.1)
+    try:
+        schedule(engine, [[(index, index + 1.0)] for index in range(20)])
+    except RuntimeError as error:
+        assert "decoder failed" in str(error)
+    else:
+        raise AssertionError("the error was swallowed")
+    time.sleep(0.3)  # a borrowed group finishes the batch it had begun, then takes no more
+    assert len(engine.decoded) <= 4

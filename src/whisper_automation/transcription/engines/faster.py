@@ -22,8 +22,9 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import ctranslate2
 import numpy as np
@@ -191,17 +192,30 @@ class _BatchScheduler:
             return self.todo.popleft() if self.todo else None
 
     def _own(self, group: int) -> None:
-        while (batch := self._take()) is not None:
-            index, clips = batch
-            self.done[index] = self.decode(group, clips)
-
-    def _borrowed(self, group: int) -> None:
-        while self.todo:
-            with self.engine.borrowed(1) as lent:
-                if not lent or (batch := self._take()) is None:
-                    return
+        with self._abandon_on_error():
+            while (batch := self._take()) is not None:
                 index, clips = batch
                 self.done[index] = self.decode(group, clips)
+
+    def _borrowed(self, group: int) -> None:
+        with self._abandon_on_error():
+            while self.todo:
+                with self.engine.borrowed(1) as lent:
+                    if not lent or (batch := self._take()) is None:
+                        return
+                    index, clips = batch
+                    self.done[index] = self.decode(group, clips)
+
+    @contextmanager
+    def _abandon_on_error(self) -> Iterator[None]:
+        """A batch that fails fails the window: the other groups take no more batches (and a
+        borrowed CPU goes back at once) while run() reports the error."""
+        try:
+            yield
+        except BaseException:
+            with self.lock:
+                self.todo.clear()
+            raise
 
 
 def _batches(clips: list, batch_size: int, groups: int) -> list[list]:
