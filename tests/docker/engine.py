@@ -19,6 +19,11 @@ from pathlib import Path
 from whisper_automation.jobs.lifecycle import process_alive
 
 SOCKET = "unix:///var/run/docker.sock"
+# One file per test process that uses the engine (its pid): `./build.sh test` runs the tests in
+# several pytest-xdist processes, each of which prepares the engine; the one that started
+# dockerd must not stop it while another still runs a stack on it (a CI run hung so: the owner's
+# session ended first, and the other's stack waited for transcripts from a stopped engine).
+USERS = Path(os.environ.get("TMPDIR", "/tmp")) / "whisper-automation-docker-users"
 PIDFILE = Path("/var/run/docker.pid")  # dockerd's own; it refuses to start while it exists
 START_TIMEOUT = 120
 STOP_TIMEOUT = 60
@@ -50,6 +55,26 @@ class Engine:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)  # its own session: dockerd, containerd
             self.process.wait(timeout=30)
+
+
+def register_user(users: Path = USERS) -> Path:
+    """This process uses the engine until it removes the returned file."""
+    users.mkdir(parents=True, exist_ok=True)
+    mine = users / str(os.getpid())
+    mine.touch()
+    return mine
+
+
+def wait_for_other_users(mine: Path, poll: float = 1.0) -> None:
+    """Remove this process's registration, then wait until no other live process holds one
+    (a registration whose process died counts for nothing)."""
+    mine.unlink(missing_ok=True)
+    while True:
+        others = [entry for entry in mine.parent.glob("[0-9]*")
+                  if entry != mine and process_alive(int(entry.name))]
+        if not others:
+            return
+        time.sleep(poll)
 
 
 def stop_pid(pid: int) -> None:

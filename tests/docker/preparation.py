@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.docker.engine import Engine, start_engine
+from tests.docker.engine import Engine, register_user, start_engine, wait_for_other_users
 from tests.docker.stack import IMAGE_SETTINGS, image_sizes, new_stack
 from tests.docker.standins import ensure_base_images
 
@@ -35,10 +35,12 @@ class Preparation:
             "worker": "whisper-automation-worker-{ENGINE}-{MODEL}:{IMAGE_TAG}".format(
                 **IMAGE_SETTINGS)}
         self._cancelled = threading.Event()
+        self._user: Path | None = None
         self._thread = threading.Thread(target=self._prepare, name="docker-preparation",
                                         daemon=True)
 
     def start(self) -> None:
+        self._user = register_user()
         self._thread.start()
 
     def result(self) -> Preparation:
@@ -52,10 +54,15 @@ class Preparation:
 
     def finish(self) -> None:
         """At the end of the session: let a running step end (no new one starts), then stop
-        the dockerd started here, by its pid."""
+        the dockerd started here, by its pid, once no other test process uses it."""
         self._cancelled.set()
         if self._thread.ident:
             self._thread.join()
+        if self._user is not None:
+            if self.engine is not None and self.engine.pid is not None:
+                wait_for_other_users(self._user)
+            else:
+                self._user.unlink(missing_ok=True)
         if self.engine is not None:
             self.engine.stop()
 

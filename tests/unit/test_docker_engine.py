@@ -38,3 +38,26 @@ def test_a_dockerd_without_its_pid_file_yet_is_found_by_name(tmp_path: Path) -> 
     (proc / "17").mkdir()
     (proc / "17" / "comm").write_text("containerd\n")
     assert running_daemon_pid(tmp_path / "docker.pid", proc=proc) == 4242
+
+
+def test_the_engine_is_stopped_only_after_every_other_test_process_is_done(
+        tmp_path: Path) -> None:
+    # The xdist process that started dockerd once stopped it while another ran a stack on it.
+    import threading
+    import time
+
+    from tests.docker.engine import register_user, wait_for_other_users
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
+    (tmp_path / str(other.pid)).touch()  # a second test process using the engine
+    (tmp_path / str(dead_pid())).touch()  # one that died: counts for nothing
+    mine = register_user(tmp_path)
+    assert mine.exists()
+    done = threading.Event()
+    waiter = threading.Thread(target=lambda: (wait_for_other_users(mine, poll=0.1), done.set()))
+    started = time.monotonic()
+    waiter.start()
+    assert not done.wait(0.5)  # still in use
+    other.wait()
+    assert done.wait(5) and time.monotonic() - started >= 1.0
+    assert not mine.exists()
