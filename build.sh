@@ -93,8 +93,10 @@ cmd_test() {
     # The conftest starts LocalStack on 127.0.0.1 (a free port, one per test process) and stops
     # it by its pid. Most tests wait on workers, queues and timeouts rather than compute, so
     # they run in WA_TEST_PROCESSES processes (pytest-xdist; -n 0 runs them in this one).
+    # loadgroup: the tests of a module marked xdist_group run in one process (a Docker
+    # scenario's module fixture; its teardown removes an image another process would still use).
     local status=0
-    "$VENV/bin/python" -m pytest -n "${WA_TEST_PROCESSES:-4}" "$@" || status=$?
+    "$VENV/bin/python" -m pytest -n "${WA_TEST_PROCESSES:-4}" --dist loadgroup "$@" || status=$?
     # pytest's 5 means "no tests ran": that is a failure for us, never a pass.
     [ "$status" -eq 5 ] && die "no tests ran"
     return "$status"
@@ -205,6 +207,15 @@ check_destination() {
     exit 1
 }
 
+# One build at a time per clone: MODEL_DIR is staged inside the build context, where a second
+# build would remove or overwrite it under the first (two builds at once failed so in the
+# tests). The lock goes with this shell; macOS has no flock(1), and there it is not taken.
+lock_builds() {
+    command -v flock >/dev/null 2>&1 || return 0
+    exec 9>"$REPO/.build.lock"
+    flock 9
+}
+
 # MODEL_DIR: a model folder on this machine to bake into the worker image instead of resolving
 # or downloading MODEL (docker/model/README.md). Staged inside the build context.
 stage_model_dir() {
@@ -245,6 +256,7 @@ cmd_build() {
     check_destination
     require_engine
     use_device
+    lock_builds
     stage_model_dir
     compose build
     rm -rf "$REPO/docker/model/baked"

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from tests.docker.engine import Engine, register_user, start_engine, wait_for_other_users
+from tests.docker.leftovers import remove_leftover_stacks
 from tests.docker.stack import IMAGE_SETTINGS, image_sizes, new_stack
 from tests.docker.standins import ensure_base_images
 
@@ -30,6 +31,7 @@ class Preparation:
         self.engine: Engine | None = None
         self.error: BaseException | None = None
         self.report: dict = {}
+        self.session_started = time.time()  # before any stack of this session exists
         self.images = {
             "director": f"whisper-automation-director:{IMAGE_SETTINGS['IMAGE_TAG']}",
             "worker": "whisper-automation-worker-{ENGINE}-{MODEL}:{IMAGE_TAG}".format(
@@ -69,6 +71,8 @@ class Preparation:
     def _prepare(self) -> None:
         try:
             self._timed("engine", self._start_engine)
+            self.report["leftovers_removed"] = self._timed(
+                "leftovers_seconds", lambda: remove_leftover_stacks(self.session_started))
             log: list[str] = []
             self.report["base_images"] = {"images": self._timed(
                 "base_images_seconds", lambda: ensure_base_images(log)), "log": log}

@@ -22,7 +22,10 @@ import pytest
 
 from tests.docker.stack import IMAGE_SETTINGS, docker, new_stack
 
-pytestmark = [pytest.mark.docker, pytest.mark.integration]
+# One test process runs the whole module (`--dist loadgroup`): its module fixture is one
+# scenario, and its teardown removes what another process's copy would still be using.
+pytestmark = [pytest.mark.docker, pytest.mark.integration,
+              pytest.mark.xdist_group("docker-gpu-image")]
 
 GPU_IMAGE = "whisper-automation-worker-{ENGINE}-{MODEL}:{IMAGE_TAG}-cuda".format(
     **IMAGE_SETTINGS)

@@ -94,9 +94,11 @@ def test_two_machines_transcribe_every_s3_object_once_with_keys_mirrored(
                     for key in keys for suffix in FORMATS}
         assert {key for key in written if "/.whisper-automation/" not in key} == expected
     finally:
+        # LocalStack first: while it is joined to a project's network, `down` cannot remove
+        # that network, and leaked networks use up the engine's address pools.
+        docker("rm", "-f", localstack)
         for project in projects:
             compose(project, "down", "--volumes", "--remove-orphans")
-        docker("rm", "-f", localstack)
 
 
 def healthy(endpoint: str) -> bool:

@@ -38,7 +38,10 @@ from tests.docker.stack import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.docker, pytest.mark.integration]
+# One test process runs the whole module (`--dist loadgroup`): its module fixture is one
+# scenario, and its teardown removes what another process's copy would still be using.
+pytestmark = [pytest.mark.docker, pytest.mark.integration,
+              pytest.mark.xdist_group("docker-stack")]
 
 RUN_TIMEOUT = 1800  # about 20 minutes of audio on two loaded 1-CPU containers, with margin
 SECOND_CPUS = "1.5"
