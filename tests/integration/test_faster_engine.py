@@ -86,3 +86,36 @@ def test_a_borrowed_cpu_decodes_batches_of_the_window_with_the_same_words() -> N
     assert lending.lender.loans >= groups.count(1)  # a loan asked for before each batch
     assert [word.word for segment in two.segments for word in segment.words] == \
         [word.word for segment in one.segments for word in segment.words]
+
+
+def test_a_batched_clip_that_fails_whispers_test_is_decoded_again_on_the_windows_clock(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # No clip of the corpus fails the test (tiny.en's batched clips: mean log-probability
+    # -0.63 at worst, on audio made to sound like a bad phone), so the threshold is raised
+    # until every clip fails it: each must come back from the sequential decoder whole, with
+    # its words on the window's clock, inside its own clip.
+    from whisper_automation.transcription.engines import EngineOptions, faster, load_engine
+    from whisper_automation.transcription.speech import Speech
+
+    jfk = decode_audio(str(SAMPLES / "speeches/jfk.flac"))
+    seconds = jfk.size / 16000
+    speech = Speech(np.concatenate([jfk] * 3), [(i * seconds, (i + 1) * seconds)
+                                                for i in range(3)])
+    engine = load_engine("faster-whisper", EngineOptions("tiny.en", "en", "int8", 5, True, 1,
+                                                         batch_size=4))
+    again: list[tuple[float, float]] = []
+    decode_clip_again = engine._decode_clip_again
+    engine._decode_clip_again = lambda speech, clip, *rest: again.append(clip) or \
+        decode_clip_again(speech, clip, *rest)
+    monkeypatch.setattr(faster, "LOG_PROB_THRESHOLD", 1.0)
+
+    transcript = engine.transcribe_speech(speech, "", "en")
+
+    assert again == speech.clips
+    text = " ".join(segment.text for segment in transcript.segments).lower()
+    assert text.count("ask not what your country can do for you") == 3, text
+    for start, end in speech.clips:
+        words = [word for segment in transcript.segments for word in segment.words
+                 if start <= word.start < end]
+        assert "country" in " ".join(word.word for word in words).lower()
+        assert all(word.end <= end + 0.5 for word in words)

@@ -17,6 +17,7 @@ This module never imports torch.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -30,14 +31,30 @@ import ctranslate2
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.transcribe import Segment as FasterSegment
+from faster_whisper.transcribe import get_compression_ratio
 
 from whisper_automation.transcription.engines.base import EngineOptions, beam_width, describe_engine
 from whisper_automation.transcription.engines.models import resolve_faster_whisper_model
-from whisper_automation.transcription.speech import CpuLender, Segment, Speech, Transcript, Word
+from whisper_automation.transcription.speech import (
+    SAMPLE_RATE,
+    CpuLender,
+    Segment,
+    Speech,
+    Transcript,
+    Word,
+)
 
 log = logging.getLogger(__name__)
 
 LEND_POLL_SECONDS = 0.5  # how often an idle decoding group asks for a CPU lent
+# Whisper's own test of a decoded 30 s window, with openai-whisper's and faster-whisper's
+# thresholds: text that compresses more than 2.4x is a repetition loop, a mean token
+# log-probability under -1 a guess, unless the model also says "no speech" (over 0.6). The
+# sequential decoder then decodes the window again at rising temperatures; the batched one has
+# no such fallback, so a batched clip that fails the test is decoded again sequentially.
+COMPRESSION_RATIO_THRESHOLD = 2.4
+LOG_PROB_THRESHOLD = -1.0
+NO_SPEECH_THRESHOLD = 0.6
 
 
 class ClipByClipEncoderModel(WhisperModel):
@@ -138,7 +155,24 @@ class FasterWhisperEngine:
             vad_filter=False, clip_timestamps=[{"start": start, "end": end}
                                                for start, end in clips],
             word_timestamps=True, initial_prompt=prompt or None)
-        return list(pieces), info  # consumed here: the segments are generated lazily
+        by_clip = _pieces_by_clip(list(pieces), clips, self._model.frames_per_second)
+        for index, clip in enumerate(clips):
+            if _fails_whisper_test(by_clip[index]):
+                by_clip[index] = self._decode_clip_again(speech, clip, prompt, info.language,
+                                                         beam)
+        return [piece for pieces in by_clip for piece in pieces], info
+
+    def _decode_clip_again(self, speech: Speech, clip: tuple[float, float], prompt: str,
+                           language: str, beam: int) -> list[FasterSegment]:
+        """One clip through the sequential decoder (timestamp tokens, temperature fallback),
+        its times moved back onto the window's clock."""
+        start, end = clip
+        audio = speech.audio[round(start * SAMPLE_RATE):round(end * SAMPLE_RATE)]
+        pieces, _ = self._model.transcribe(
+            audio, language=language, beam_size=beam, vad_filter=False, word_timestamps=True,
+            initial_prompt=prompt or None, condition_on_previous_text=True)
+        log.debug("clip %.1f-%.1f s decoded again sequentially", start, end)
+        return [_shifted(piece, start) for piece in pieces]
 
     def borrowed(self, most: int) -> AbstractContextManager[int]:
         """CPUs idle elsewhere on the machine, for one batch."""
@@ -223,6 +257,39 @@ def _batches(clips: list, batch_size: int, groups: int) -> list[list]:
     give each of the worker's own `groups` one."""
     size = max(1, min(batch_size, math.ceil(len(clips) / max(1, groups))))
     return [clips[first:first + size] for first in range(0, len(clips), size)]
+
+
+def _pieces_by_clip(pieces: list[FasterSegment], clips: list[tuple[float, float]],
+                    frames_per_second: int) -> list[list[FasterSegment]]:
+    """The batched pipeline's segments per clip: each carries its clip's start as `seek`, in
+    frames, computed as faster-whisper does (the start cut to a whole sample first)."""
+    seeks = [int(int(start * SAMPLE_RATE) / SAMPLE_RATE * frames_per_second)
+             for start, _ in clips]
+    by_clip: list[list[FasterSegment]] = [[] for _ in clips]
+    for piece in pieces:
+        nearest = min(range(len(clips)), key=lambda index: abs(seeks[index] - piece.seek))
+        by_clip[nearest].append(piece)
+    return by_clip
+
+
+def _fails_whisper_test(pieces: list[FasterSegment]) -> bool:
+    """Whether one clip's decoding is what Whisper would decode again (see the thresholds);
+    a clip decoded to nothing is left to the check for skipped speech."""
+    text = "".join(piece.text for piece in pieces)
+    if not text.strip():
+        return False
+    logprob, no_speech = pieces[0].avg_logprob, pieces[0].no_speech_prob  # one per clip
+    if logprob < LOG_PROB_THRESHOLD and no_speech > NO_SPEECH_THRESHOLD:
+        return False
+    return (get_compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD
+            or logprob < LOG_PROB_THRESHOLD)
+
+
+def _shifted(piece: FasterSegment, seconds: float) -> FasterSegment:
+    words = [dataclasses.replace(word, start=word.start + seconds, end=word.end + seconds)
+             for word in piece.words or []]
+    return dataclasses.replace(piece, start=piece.start + seconds, end=piece.end + seconds,
+                               words=words)
 
 
 def _segment(piece: FasterSegment) -> Segment:
