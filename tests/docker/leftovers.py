@@ -1,5 +1,6 @@
 """What earlier test sessions left on the engine: containers and networks of the test stacks
-(every name starts with `wa-e2e-`), removed before this session deploys any.
+(every name starts with `wa-e2e-`), and the untagged images their rebuilds left, removed before
+this session deploys or builds any.
 
 Why: a session that was interrupted (a hang, Ctrl-C, a killed CI run) leaves its stacks, and each
 compose project holds a network. The engine hands out at most ~30 networks from its default
@@ -67,3 +68,14 @@ def remove_leftover_stacks(session_started: float) -> list[str]:
         if result.returncode == 0:
             removed.append(f"{item.kind} {item.name}")
     return removed
+
+
+def prune_dangling_images(session_started: float) -> str:
+    """Untagged images made before this session (each rebuild of a test image leaves the one
+    it replaced: GBs after a few runs). Only older ones: a build of this session running now
+    keeps its newest untagged layers, and a prune of those would fail it."""
+    result = subprocess.run(["docker", "image", "prune", "--force", "--filter",
+                             f"until={int(session_started)}"], capture_output=True, text=True,
+                            timeout=600)
+    lines = (result.stdout or result.stderr).strip().splitlines()
+    return lines[-1] if lines else ""

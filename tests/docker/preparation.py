@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from tests.docker.engine import Engine, register_user, start_engine, wait_for_other_users
-from tests.docker.leftovers import remove_leftover_stacks
+from tests.docker.leftovers import prune_dangling_images, remove_leftover_stacks
 from tests.docker.stack import IMAGE_SETTINGS, image_sizes, new_stack
 from tests.docker.standins import ensure_base_images
 
@@ -73,6 +73,8 @@ class Preparation:
             self._timed("engine", self._start_engine)
             self.report["leftovers_removed"] = self._timed(
                 "leftovers_seconds", lambda: remove_leftover_stacks(self.session_started))
+            self.report["old_dangling_images"] = self._timed(
+                "dangling_images_seconds", lambda: prune_dangling_images(self.session_started))
             log: list[str] = []
             self.report["base_images"] = {"images": self._timed(
                 "base_images_seconds", lambda: ensure_base_images(log)), "log": log}
