@@ -4,6 +4,8 @@ user's syntax, kept current by sync (new, changed, removed), safe when syncs run
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -163,6 +165,29 @@ def test_syncs_running_at_once_index_each_record_exactly_once(destination, index
         assert connection.execute("SELECT count(*) FROM segments_text WHERE segments_text "
                                   "MATCH 'closing'").fetchone()[0] == 400
     assert len(index.search("closing", limit=1000)) == 400
+
+
+def test_an_index_locked_for_a_moment_while_it_is_made_is_waited_for(tmp_path: Path) -> None:
+    # Several processes making a new index at once: SQLite answers "database is locked" at
+    # once (no wait) to the one whose switch to WAL would deadlock with another's (a CI run's
+    # six syncs failed so). A connection that never waits stands in for that answer here.
+    from whisper_automation.web.searchindex import _prepare
+
+    path = tmp_path / "search.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    releasing = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    releasing.start()
+    impatient = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    started = time.monotonic()
+    try:
+        _prepare(impatient)
+        assert impatient.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert time.monotonic() - started >= 0.25
+    finally:
+        releasing.join()
+        impatient.close()
+        holder.close()
 
 
 def test_folder_lists_subfolders_and_recordings(destination, index) -> None:

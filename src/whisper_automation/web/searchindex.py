@@ -200,10 +200,14 @@ class SearchIndex:
             require_fts5(connection)
             try:
                 _prepare(connection)
-            except sqlite3.DatabaseError as error:
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error):
+                    raise _damaged(self.path, error) from None
                 raise SearchUnavailable(
-                    f"the search index {self.path} is damaged ({error}): delete it, and the "
-                    f"next search rebuilds it from the done records") from None
+                    f"the search index {self.path} stayed locked for {PREPARE_WAIT_SECONDS:.0f} "
+                    f"s ({error}): another process holds it; try again") from None
+            except sqlite3.DatabaseError as error:
+                raise _damaged(self.path, error) from None
             yield connection
 
     # --- keeping it current -------------------------------------------------------------
@@ -325,7 +329,36 @@ def _matching(connection: sqlite3.Connection, expression: str, limit: int, filte
     return [_hit(*row, kind=kind) for row in rows]
 
 
+# Opening a new index from several processes at once: switching to WAL takes an exclusive lock,
+# and SQLite answers "database is locked" at once, without waiting its timeout, to the
+# connection that would otherwise deadlock with another doing the same (a CI run failed so: six
+# syncs started together). Such a lock is momentary: try again for this long.
+PREPARE_WAIT_SECONDS = 60.0
+
+
 def _prepare(connection: sqlite3.Connection) -> None:
+    deadline = time.monotonic() + PREPARE_WAIT_SECONDS
+    while True:
+        try:
+            _prepare_once(connection)
+            return
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _damaged(path: Path, error: sqlite3.Error) -> SearchUnavailable:
+    return SearchUnavailable(f"the search index {path} is damaged ({error}): delete it, and the "
+                             f"next search rebuilds it from the done records")
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) \
+        or "locked" in str(error)
+
+
+def _prepare_once(connection: sqlite3.Connection) -> None:
     if connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
         return
     connection.execute("PRAGMA journal_mode=WAL")  # readers never wait for a sync
