@@ -119,3 +119,29 @@ def test_a_batched_clip_that_fails_whispers_test_is_decoded_again_on_the_windows
                  if start <= word.start < end]
         assert "country" in " ".join(word.word for word in words).lower()
         assert all(word.end <= end + 0.5 for word in words)
+
+
+SAMPLED_DECODING = """
+import sys
+from faster_whisper.audio import decode_audio
+from whisper_automation.transcription.engines import EngineOptions, load_engine
+engine = load_engine("faster-whisper", EngineOptions("tiny.en", "en", "int8", 5, True, 1))
+audio = decode_audio(sys.argv[1])
+# What Whisper's temperature fallback does: sample 5 candidates at a high temperature.
+pieces, _ = engine._model.transcribe(audio, language="en", temperature=[1.0], best_of=5)
+print("".join(piece.text for piece in pieces))
+"""
+
+
+def test_the_temperature_fallback_samples_the_same_words_in_every_run() -> None:
+    # Each process would seed CTranslate2's random generators at random: two runs of the same
+    # code on the same recording wrote different words where Whisper fell back to sampling.
+    import subprocess
+    import sys
+
+    runs = [subprocess.run([sys.executable, "-c", SAMPLED_DECODING,
+                            str(SAMPLES / "speeches/jfk.flac")],
+                           capture_output=True, text=True, check=True, timeout=300).stdout
+            for _ in range(3)]
+    assert runs[0].strip()
+    assert runs[0] == runs[1] == runs[2]

@@ -14,6 +14,8 @@ import whisper
 from whisper_automation.transcription.engines.base import EngineOptions, beam_width, describe_engine
 from whisper_automation.transcription.speech import Segment, Speech, Transcript, Word
 
+RANDOM_SEED = 0
+
 
 class OpenAIWhisperEngine:
     name = "openai-whisper"
@@ -34,6 +36,9 @@ class OpenAIWhisperEngine:
     def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
                           beam_size: int = 0) -> Transcript:
         beam = beam_width(beam_size, self.options)
+        # The temperature fallback samples from torch's generator: seeded for every window, so
+        # the same recording gives the same words in every run (faster.RANDOM_SEED).
+        torch.manual_seed(RANDOM_SEED)
         # Same decoding as openai-whisper's CLI: beam search when beam > 1, best_of 5 for the
         # temperature fallback, conditioned on the previous text (unless there is none).
         output = self._model.transcribe(
