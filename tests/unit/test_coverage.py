@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from whisper_automation.transcription.coverage import covered_spans, find_gaps, widen, words_inside
+from whisper_automation.transcription.coverage import (
+    Gap,
+    covered_spans,
+    find_gaps,
+    utterances,
+    widen,
+    words_inside,
+)
 from whisper_automation.transcription.speech import Segment, Word
 
 
@@ -101,3 +108,25 @@ def test_a_gap_grows_over_the_stretched_words_that_border_it() -> None:
 def test_a_gap_between_plausible_words_stays_as_it_is() -> None:
     words = segment(word("in", 25.2, 25.35), word("the", 28.5, 28.7))
     assert widen(25.65, 28.2, [words]) == (25.65, 28.2)
+
+
+def test_a_gap_over_two_utterances_is_retried_as_two() -> None:
+    # The end of one chapter, 8 s of silence, then the next chapter's LibriVox preamble.
+    gap = Gap([(784.3, 789.0), (797.4, 817.2)])
+    assert [part.pieces for part in utterances(gap, min_seconds=2.0)] == [
+        [(784.3, 789.0)], [(797.4, 817.2)]]
+
+
+def test_regions_split_at_thirty_seconds_stay_one_utterance() -> None:
+    gap = Gap([(0.0, 30.0), (30.1, 42.0)])
+    assert [part.pieces for part in utterances(gap, min_seconds=2.0)] == [
+        [(0.0, 30.0), (30.1, 42.0)]]
+
+
+def test_a_part_too_short_to_retry_alone_stays_with_its_neighbour() -> None:
+    first_short = Gap([(10.0, 11.0), (14.0, 20.0)])
+    last_short = Gap([(10.0, 16.0), (19.0, 20.5)])
+    assert [part.pieces for part in utterances(first_short, min_seconds=2.0)] == [
+        [(10.0, 11.0), (14.0, 20.0)]]
+    assert [part.pieces for part in utterances(last_short, min_seconds=2.0)] == [
+        [(10.0, 16.0), (19.0, 20.5)]]

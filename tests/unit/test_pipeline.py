@@ -221,3 +221,41 @@ def test_a_windows_last_sentence_is_decoded_again_with_what_follows_it(recording
     # ... and nothing lost: the words cover all sixteen sentences.
     sentences = {int(start // 14.0) for start in starts}
     assert sentences == set(range(16))
+
+
+class JoinedUtterancesEngine:
+    """Given two utterances joined end to end (their pause cut out), hears only the first two
+    words, as Whisper heard "CHAPTER 26" of the end of one chapter and the next one's LibriVox
+    preamble retried together; given one utterance, hears a word every half second."""
+
+    name = "scripted"
+    model = "none"
+
+    def __init__(self, longest_utterance: float) -> None:
+        self.options = EngineOptions("none", "en", "int8", 1, True, 1, recover_seconds=2.0)
+        self.longest_utterance = longest_utterance
+        self.retries: list[float] = []
+
+    def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
+                          beam_size: int = 0) -> Transcript:
+        self.retries.append(speech.seconds)
+        step = 0.5 if speech.seconds <= self.longest_utterance else speech.seconds / 2
+        return heard([Word(start=float(t), end=float(t) + 0.4, word=" w", probability=1.0)
+                      for t in np.arange(0.0, speech.seconds - 0.4, step)])
+
+
+def test_a_skipped_stretch_of_two_utterances_is_retried_one_utterance_at_a_time() -> None:
+    # "End of chapter six" (5 s), 8 s of silence, the next chapter's preamble (20 s): the first
+    # pass heard none of it.
+    window = Window(0.0, np.zeros(35 * SAMPLE_RATE, dtype=np.float32),
+                    [(0.0, 5.0), (13.0, 33.0)])
+    engine = JoinedUtterancesEngine(longest_utterance=21.0)
+    coverage = Coverage()
+
+    result = _recover_gaps(engine, window, [], "en", 1, 2.0, coverage)
+
+    assert engine.retries == pytest.approx([5.0, 20.0])  # each alone, once
+    spoken = [word for segment in result for word in segment.words]
+    assert len(spoken) >= 45
+    assert [word.start for word in spoken] == sorted(word.start for word in spoken)
+    assert coverage.uncovered == []

@@ -21,6 +21,9 @@ WORD_SLACK_SECONDS = 0.3  # word timings are approximate: a word covers this muc
 # longer than about this, so that is all it covers, from where it starts.
 WORD_BASE_SECONDS = 0.35
 WORD_SECONDS_PER_LETTER = 0.12
+# Speech regions this far apart are two utterances (the VAD parts regions at silences of 2 s;
+# a region it split at 30 s follows its neighbour at once).
+UTTERANCE_PAUSE_SECONDS = 1.0
 
 
 @dataclass
@@ -85,6 +88,27 @@ def find_gaps(regions: list[Region], covered: list[Region], min_seconds: float) 
     if current.pieces:
         gaps.append(current)
     return [gap for gap in gaps if gap.speech_seconds >= min_seconds]
+
+
+def utterances(gap: Gap, min_seconds: float) -> list[Gap]:
+    """A gap parted where its speech pauses for UTTERANCE_PAUSE_SECONDS or more, each part with
+    at least `min_seconds` of speech (a shorter part stays joined to its neighbour).
+
+    Joined, two utterances lose the pause between them (the speech is joined end to end): the
+    end of one chapter runs into the LibriVox preamble of the next, and Whisper, retrying
+    both at once, heard a few words of them ("CHAPTER 26 Once.") or, sampling after that,
+    words nobody said ("CHAPTER XXIX"). Alone, each is heard as the preamble at the start of a
+    recording is: whole."""
+    parts = [Gap([gap.pieces[0]])]
+    for piece in gap.pieces[1:]:
+        last = parts[-1]
+        if piece[0] - last.end >= UTTERANCE_PAUSE_SECONDS and last.speech_seconds >= min_seconds:
+            parts.append(Gap([piece]))
+        else:
+            last.pieces.append(piece)
+    if len(parts) > 1 and parts[-1].speech_seconds < min_seconds:
+        parts[-2].pieces.extend(parts.pop().pieces)
+    return parts
 
 
 def _subtract(regions: list[Region], covered: list[Region]) -> list[Region]:

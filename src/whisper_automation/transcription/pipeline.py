@@ -23,6 +23,7 @@ from whisper_automation.transcription.coverage import (
     count_words,
     covered_spans,
     find_gaps,
+    utterances,
     widen,
     words_inside,
 )
@@ -175,7 +176,7 @@ def _recover_gap(engine: SpeechEngine, window: Window, segments: list[Segment], 
     Whisper may stop a retry after its first sentence ("CHAPTER VI." and end of text, where
     the rest of the stretch is a LibriVox preamble it was trained to skip); the rest, tried
     again on its own, is usually heard."""
-    targets = [gap]
+    targets = utterances(gap, min_seconds)
     for _ in range(RECOVERY_ROUNDS):
         progress = False
         for target in targets:
@@ -187,7 +188,8 @@ def _recover_gap(engine: SpeechEngine, window: Window, segments: list[Segment], 
                     segments.sort(key=lambda segment: segment.start)
                     progress = True
                     break
-        targets = find_gaps(gap.pieces, covered_spans(segments), min_seconds)
+        targets = [part for left in find_gaps(gap.pieces, covered_spans(segments), min_seconds)
+                   for part in utterances(left, min_seconds)]
         if not (progress and targets):
             break
     return segments
