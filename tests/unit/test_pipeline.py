@@ -134,28 +134,41 @@ def test_text_that_is_not_audio_is_an_audio_error(tmp_path: Path) -> None:
         transcribe_file(SkippingEngine(), str(fake))
 
 
-class SentenceEndEngine:
-    """A retry that starts on the stretched last word of a sentence hears that word and stops
-    (Whisper's end of text after a full stop); a retry of the skipped speech alone hears it all,
-    a word every half second."""
+def every_half_second(seconds: float, step: float = 0.5) -> list[Word]:
+    return [Word(start=float(t), end=float(t) + 0.4, word=" w", probability=1.0)
+            for t in np.arange(0.0, seconds - 0.4, step)]
+
+
+class RetryScriptEngine:
+    """A scripted engine for the retries alone: records how long each stretch it was given
+    was, and answers what `words_heard` says Whisper would hear in it."""
 
     name = "scripted"
     model = "none"
 
-    def __init__(self, stops_when_longer_than: float) -> None:
+    def __init__(self, limit: float) -> None:
         self.options = EngineOptions("none", "en", "int8", 1, True, 1, recover_seconds=2.0)
-        self.stops_when_longer_than = stops_when_longer_than
+        self.limit = limit
         self.retries: list[float] = []
 
     def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
                           beam_size: int = 0) -> Transcript:
         self.retries.append(speech.seconds)
-        if speech.seconds > self.stops_when_longer_than:
-            words = [Word(start=0.3, end=1.2, word=" laughed.", probability=1.0)]
-        else:
-            words = [Word(start=float(t), end=float(t) + 0.4, word=" w", probability=1.0)
-                     for t in np.arange(0.0, speech.seconds - 0.4, 0.5)]
-        return heard(words)
+        return heard(self.words_heard(speech.seconds))
+
+    def words_heard(self, seconds: float) -> list[Word]:
+        raise NotImplementedError
+
+
+class SentenceEndEngine(RetryScriptEngine):
+    """A retry longer than `limit` starts on the stretched last word of a sentence: it hears
+    that word and stops (Whisper's end of text after a full stop); a retry of the skipped
+    speech alone hears it all, a word every half second."""
+
+    def words_heard(self, seconds: float) -> list[Word]:
+        if seconds > self.limit:
+            return [Word(start=0.3, end=1.2, word=" laughed.", probability=1.0)]
+        return every_half_second(seconds)
 
 
 def test_skipped_speech_after_a_stretched_sentence_end_is_tried_again_alone() -> None:
@@ -168,7 +181,7 @@ def test_skipped_speech_after_a_stretched_sentence_end_is_tried_again_alone() ->
               for t in np.arange(18.0, 29.5, 0.5)]
     first = [Segment(start=0.0, end=29.9, text="", words=words)]
     window = Window(0.0, np.zeros(30 * SAMPLE_RATE, dtype=np.float32), [(0.0, 30.0)])
-    engine = SentenceEndEngine(stops_when_longer_than=8.5)
+    engine = SentenceEndEngine(limit=8.5)
     coverage = Coverage()
 
     result = _recover_gaps(engine, window, first, "en", 1, 2.0, coverage)
@@ -223,25 +236,13 @@ def test_a_windows_last_sentence_is_decoded_again_with_what_follows_it(recording
     assert sentences == set(range(16))
 
 
-class JoinedUtterancesEngine:
-    """Given two utterances joined end to end (their pause cut out), hears only the first two
-    words, as Whisper heard "CHAPTER 26" of the end of one chapter and the next one's LibriVox
-    preamble retried together; given one utterance, hears a word every half second."""
+class JoinedUtterancesEngine(RetryScriptEngine):
+    """Given more than `limit` seconds, two utterances joined end to end (their pause cut out),
+    it hears only two words, as Whisper heard "CHAPTER 26" of the end of one chapter and the
+    next one's LibriVox preamble retried together; one utterance, a word every half second."""
 
-    name = "scripted"
-    model = "none"
-
-    def __init__(self, longest_utterance: float) -> None:
-        self.options = EngineOptions("none", "en", "int8", 1, True, 1, recover_seconds=2.0)
-        self.longest_utterance = longest_utterance
-        self.retries: list[float] = []
-
-    def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
-                          beam_size: int = 0) -> Transcript:
-        self.retries.append(speech.seconds)
-        step = 0.5 if speech.seconds <= self.longest_utterance else speech.seconds / 2
-        return heard([Word(start=float(t), end=float(t) + 0.4, word=" w", probability=1.0)
-                      for t in np.arange(0.0, speech.seconds - 0.4, step)])
+    def words_heard(self, seconds: float) -> list[Word]:
+        return every_half_second(seconds, 0.5 if seconds <= self.limit else seconds / 2)
 
 
 def test_a_skipped_stretch_of_two_utterances_is_retried_one_utterance_at_a_time() -> None:
@@ -249,7 +250,7 @@ def test_a_skipped_stretch_of_two_utterances_is_retried_one_utterance_at_a_time(
     # pass heard none of it.
     window = Window(0.0, np.zeros(35 * SAMPLE_RATE, dtype=np.float32),
                     [(0.0, 5.0), (13.0, 33.0)])
-    engine = JoinedUtterancesEngine(longest_utterance=21.0)
+    engine = JoinedUtterancesEngine(limit=21.0)
     coverage = Coverage()
 
     result = _recover_gaps(engine, window, [], "en", 1, 2.0, coverage)
