@@ -10,6 +10,7 @@ from whisper_automation.transcription.coverage import (
     find_gaps,
     utterances,
     widen,
+    without_unheard_words,
     words_inside,
 )
 from whisper_automation.transcription.speech import Segment, Word
@@ -130,3 +131,30 @@ def test_a_part_too_short_to_retry_alone_stays_with_its_neighbour() -> None:
         [(10.0, 11.0), (14.0, 20.0)]]
     assert [part.pieces for part in utterances(last_short, min_seconds=2.0)] == [
         [(10.0, 16.0), (19.0, 20.5)]]
+
+
+def test_words_the_alignment_gave_no_time_are_dropped() -> None:
+    # openai-whisper on Jerome's reading: after "And then we all" it wrote the passage before
+    # again, every word of it at the window's last instant, where no audio is left.
+    spoken = segment(word("And", 571.96, 572.26), word("then", 572.26, 572.46),
+                     word("we", 572.46, 572.56), word("all", 572.56, 573.08))
+    again = ("put", "the", "card", "next", "to", "Cole's", "scuttle,", "and", "turned", "it", "up.")
+    repeated = [word(text, 573.08, 573.08) for text in again]
+    written = [segment(*spoken.words, *repeated), segment(word("And", 573.08, 573.3))]
+    kept, dropped = without_unheard_words(written)
+    assert dropped == len(repeated)
+    assert [w.word for s in kept for w in s.words] == [" And", " then", " we", " all", " And"]
+    assert kept[0].text == " And then we all" and kept[0].end == 573.08
+
+
+def test_one_or_two_words_squeezed_at_a_clips_edge_are_kept() -> None:
+    written = [segment(word("the", 29.5, 29.9), word("king", 30.0, 30.0),
+                       word("spat", 30.0, 30.0)),
+               segment(word("and", 30.0, 30.3))]
+    assert without_unheard_words(written) == (written, 0)
+
+
+def test_a_segment_of_nothing_but_unheard_words_is_dropped_whole() -> None:
+    written = [segment(word("Once", 1.0, 1.4)),
+               segment(*[word("again", 2.0, 2.0) for _ in range(5)])]
+    assert without_unheard_words(written) == ([written[0]], 5)

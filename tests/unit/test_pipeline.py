@@ -97,6 +97,34 @@ def test_words_sit_on_the_recordings_clock_inside_speech(recording: Path) -> Non
         assert not 11.0 + 0.5 < position < 14.0 - 0.5, word
 
 
+class RepeatingEngine(SkippingEngine):
+    """In context it writes the text before again where the first SKIPPED_SECONDS were spoken,
+    every word of it at one instant (as the alignment times words with no audio under them),
+    and hears what follows; alone, it hears everything."""
+
+    REPEATED = 6
+
+    def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
+                          beam_size: int = 0) -> Transcript:
+        transcript = super().transcribe_speech(speech, prompt, language, beam_size)
+        if prompt is None or not transcript.segments:
+            return transcript
+        again = [Word(start=0.0, end=0.0, word=" again", probability=0.9)] * self.REPEATED
+        return heard(again + transcript.segments[0].words)
+
+
+def test_words_written_with_no_audio_under_them_are_dropped_and_the_speech_heard_again(
+        recording: Path) -> None:
+    result = transcribe_file(RepeatingEngine(window_seconds=60.0), str(recording))
+    coverage = result.coverage
+    assert coverage.unheard_words == RepeatingEngine.REPEATED * coverage.windows
+    assert " again" not in [word.word for word in all_words(result)]
+    # What was spoken under them was retried alone: nothing is missing.
+    assert coverage.gaps_found == coverage.windows
+    assert coverage.uncovered_seconds == 0.0
+    assert Result.from_dict(result.to_dict()).coverage.unheard_words == coverage.unheard_words
+
+
 def test_with_recovery_off_nothing_is_transcribed_twice(
         recording: Path) -> None:
     engine = SkippingEngine(window_seconds=60.0, recover_seconds=0.0)

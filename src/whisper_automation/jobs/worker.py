@@ -433,13 +433,16 @@ def _log_finished(context: WorkerContext, transcription: Transcription) -> None:
     if coverage.recovered_seconds or coverage.uncovered_seconds:
         note = (f"; {coverage.recovered_seconds:.0f} s of skipped speech recovered, "
                 f"{coverage.uncovered_seconds:.0f} s left uncovered")
+    if coverage.unheard_words:
+        note += f"; {coverage.unheard_words} word(s) written with no speech under them dropped"
     log.info("done %s: %.1f s of audio in %.1f s (%.1fx real time) on %s%s", transcription.key,
              audio, wall, speed, context.worker_id, note,
              extra={"event": "done", "worker": context.worker_id, "key": transcription.key,
                     "audio_seconds": round(audio, 3), "wall_seconds": round(wall, 3),
                     "real_time_factor": round(speed, 2),
                     "recovered_seconds": coverage.recovered_seconds,
-                    "uncovered_seconds": coverage.uncovered_seconds})
+                    "uncovered_seconds": coverage.uncovered_seconds,
+                    "unheard_words": coverage.unheard_words})
 
 
 def _queue_finished(context: WorkerContext) -> bool:

@@ -21,6 +21,13 @@ WORD_SLACK_SECONDS = 0.3  # word timings are approximate: a word covers this muc
 # longer than about this, so that is all it covers, from where it starts.
 WORD_BASE_SECONDS = 0.35
 WORD_SECONDS_PER_LETTER = 0.12
+# Whisper sometimes writes on past the speech it was given: at the end of its 30 s input it
+# repeats the text before it or finishes the sentence it was cut in (openai-whisper on Jerome's
+# reading: 29 words of the passage before, written again after "And then we all"). The word
+# alignment finds no audio for such words and gives each of them no time at all. A spoken word
+# gets at least one 20 ms frame; a lone word at a clip's edge may be squeezed to nothing, and
+# two in a row were seen, never three (about 25,000 words of faster-whisper's on the corpus).
+UNHEARD_RUN_WORDS = 3
 # Speech regions this far apart are two utterances (the VAD parts regions at silences of 2 s;
 # a region it split at 30 s follows its neighbour at once).
 UTTERANCE_PAUSE_SECONDS = 1.0
@@ -182,6 +189,32 @@ def word_position(word: Word) -> float:
     stretched word (its alignment gone astray over speech it does not contain) sits near its
     start, not in the middle of that speech, which is what a retry of the gap hears."""
     return word.start + min(word.end - word.start, plausible_seconds(word.word)) / 2
+
+
+def without_unheard_words(segments: list[Segment]) -> tuple[list[Segment], int]:
+    """The segments without the runs of UNHEARD_RUN_WORDS or more consecutive words that the
+    alignment gave no time (text Whisper wrote with no audio under it), and how many words were
+    dropped. Speech they may have stood for is left without words, so the retry of skipped
+    speech hears it again: nothing is lost by dropping them."""
+    words = [word for segment in segments for word in segment.words]
+    unheard = {id(word) for run in _runs_without_time(words)
+               if len(run) >= UNHEARD_RUN_WORDS for word in run}
+    if not unheard:
+        return segments, 0
+    kept: list[Segment] = []
+    for segment in segments:
+        heard = [word for word in segment.words if id(word) not in unheard]
+        if len(heard) == len(segment.words):
+            kept.append(segment)
+        elif heard:
+            kept.append(replace(segment, start=heard[0].start, end=heard[-1].end,
+                                text="".join(word.word for word in heard), words=heard))
+    return kept, len(unheard)
+
+
+def _runs_without_time(words: list[Word]) -> list[list[Word]]:
+    return [list(run) for untimed, run in groupby(words, key=lambda word: word.end <= word.start)
+            if untimed]
 
 
 def count_words(segments: list[Segment]) -> int:

@@ -25,6 +25,7 @@ from whisper_automation.transcription.coverage import (
     find_gaps,
     utterances,
     widen,
+    without_unheard_words,
     words_inside,
 )
 from whisper_automation.transcription.speech import (
@@ -74,6 +75,8 @@ def transcribe_file(engine: SpeechEngine, audio_path: str) -> Result:
             coverage.seams.append(window.offset)
         duration = window.end
         found, language = _transcribe_window(engine, window, prompt, language, beam)
+        found, unheard = without_unheard_words(found)
+        coverage.unheard_words += unheard
         handback = None if window.last or not options.vad else resume_point(found, window)
         resume = handback.resume if handback else None
         if handback:  # the rest is decoded again at the start of the next window
@@ -218,7 +221,8 @@ def _transcribe_stretch(engine: SpeechEngine, window: Window, start: float, end:
     if not speech.audio.size:
         return []
     transcript = engine.transcribe_speech(speech, None, language, beam)
-    return [_on_clock(segment, clock) for segment in transcript.segments]
+    heard, _ = without_unheard_words(transcript.segments)
+    return [_on_clock(segment, clock) for segment in heard]
 
 
 def _on_clock(segment: Segment, clock: TimeMap) -> Segment:

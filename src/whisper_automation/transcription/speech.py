@@ -109,6 +109,7 @@ class Coverage:
     uncovered_seconds: float = 0.0
     windows: int = 0
     seams: list[float] = field(default_factory=list)  # where each window after the first began
+    unheard_words: int = 0  # words dropped: written with no audio under them (coverage.py)
 
     def rounded(self) -> Coverage:
         """As a done record keeps it: seconds to two decimals."""
@@ -121,11 +122,15 @@ class Coverage:
 
     def to_dict(self) -> dict[str, Any]:
         kept = self.rounded()
-        return {"speech_seconds": kept.speech_seconds, "gaps_found": kept.gaps_found,
-                "recovered_seconds": kept.recovered_seconds,
-                "uncovered_seconds": kept.uncovered_seconds,
-                "uncovered": [[start, end] for start, end in kept.uncovered],
-                "windows": kept.windows, "seams": kept.seams}
+        data: dict[str, Any] = {
+            "speech_seconds": kept.speech_seconds, "gaps_found": kept.gaps_found,
+            "recovered_seconds": kept.recovered_seconds,
+            "uncovered_seconds": kept.uncovered_seconds,
+            "uncovered": [[start, end] for start, end in kept.uncovered],
+            "windows": kept.windows, "seams": kept.seams}
+        if kept.unheard_words:  # only where there were any: records before it read back the same
+            data["unheard_words"] = kept.unheard_words
+        return data
 
     @classmethod
     def from_dict(cls, data: JsonObject) -> Coverage:
@@ -136,7 +141,8 @@ class Coverage:
                               for start, end in data.get("uncovered", [])],
                    uncovered_seconds=float(data.get("uncovered_seconds", 0.0)),
                    windows=int(data.get("windows", 0)),
-                   seams=[float(seam) for seam in data.get("seams", [])])
+                   seams=[float(seam) for seam in data.get("seams", [])],
+                   unheard_words=int(data.get("unheard_words", 0)))
 
 
 @dataclass(frozen=True)
