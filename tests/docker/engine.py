@@ -8,11 +8,14 @@ its own session, and stopped by its pid at the end. Anywhere else the caller is 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,9 @@ SOCKET = "unix:///var/run/docker.sock"
 # session ended first, and the other's stack waited for transcripts from a stopped engine).
 USERS = Path(os.environ.get("TMPDIR", "/tmp")) / "whisper-automation-docker-users"
 PIDFILE = Path("/var/run/docker.pid")  # dockerd's own; it refuses to start while it exists
+# Locks shared by this machine's test processes (flock: a process that dies drops its own).
+LOCKS = Path(os.environ.get("TMPDIR", "/tmp"))
+APT_LOCK_TIMEOUT = 900  # seconds apt waits for dpkg's own lock (another installer than ours)
 START_TIMEOUT = 120
 STOP_TIMEOUT = 60
 
@@ -126,16 +132,32 @@ def answers(timeout: float = 30) -> bool:
         return False
 
 
+@contextmanager
+def machine_lock(name: str) -> Iterator[None]:
+    """Held by one process of this machine at a time. The tests run in several pytest-xdist
+    processes, and each one that runs a Docker module prepares the engine: on a machine without
+    dockerd two of them ran `apt-get update` at once, and the second failed on apt's lock (exit
+    100), failing every Docker test of its process."""
+    with (LOCKS / f"whisper-automation-tests-{name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def apt_install(*packages: str) -> None:
-    """Debian packages, as root (the caller checked)."""
+    """Debian packages, as root (the caller checked); one install at a time on this machine."""
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True,
-                   timeout=600)
-    result = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                             *packages], env=env, capture_output=True, text=True, timeout=1200)
-    if result.returncode != 0:
-        raise EngineUnavailable(f"apt-get install {' '.join(packages)} failed: "
-                                f"{result.stderr[-2000:]}")
+    wait = ["-o", f"DPkg::Lock::Timeout={APT_LOCK_TIMEOUT}"]  # an installer not ours
+    with machine_lock("apt"):
+        for command in (["update", "-qq"],
+                        ["install", "-y", "-qq", "--no-install-recommends", *packages]):
+            result = subprocess.run(["apt-get", *wait, *command], env=env, capture_output=True,
+                                    text=True, timeout=1200)
+            if result.returncode != 0:
+                raise EngineUnavailable(f"apt-get {command[0]} (for {' '.join(packages)}) "
+                                        f"failed: {result.stderr[-2000:]}")
 
 
 def can_install() -> str | None:
@@ -148,7 +170,14 @@ def can_install() -> str | None:
 
 
 def start_engine(workdir: Path) -> Engine:
-    """The running engine, or a dockerd started here; EngineUnavailable says why not."""
+    """The running engine, or a dockerd started here; EngineUnavailable says why not. One test
+    process at a time: the others then find it answering (two dockerds started at once: the
+    second exits on the first's pid file)."""
+    with machine_lock("docker-engine"):
+        return _start_engine(workdir)
+
+
+def _start_engine(workdir: Path) -> Engine:
     if answers():
         return Engine(process=None)
     reason = can_install()

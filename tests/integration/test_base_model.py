@@ -3,6 +3,7 @@ second model size every accuracy decision is checked on, and the one that hears 
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import jiwer
@@ -34,6 +35,16 @@ def test_base_is_joined_once_from_its_two_packages(tmp_path: Path) -> None:
     made = weights.stat().st_mtime_ns
     assert offline_split_model("base", cache_dir=tmp_path) == joined
     assert weights.stat().st_mtime_ns == made  # reused, not joined again
+
+
+def test_base_joined_by_several_processes_at_once_comes_out_whole(tmp_path: Path) -> None:
+    # A fresh machine's workers (or test processes) load base at the same moment: once, two
+    # joined into the same partial file and one failed renaming it (FileNotFoundError).
+    with ProcessPoolExecutor(3) as pool:
+        folders = list(pool.map(offline_split_model, ["base"] * 3, [tmp_path] * 3))
+    assert folders == [tmp_path / "ct2-base"] * 3
+    assert (tmp_path / "ct2-base" / "model.bin").stat().st_size == SPLIT_MODEL_BYTES["base"]
+    assert not (tmp_path / "ct2-base" / "model.bin.partial").exists()
 
 
 def test_base_detects_spanish_and_transcribes_it(base_engine) -> None:

@@ -12,6 +12,7 @@ package, or a folder) once into a cache folder and reuses it (see ggml.py).
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -55,10 +56,25 @@ def offline_split_model(model: str, cache_dir: Path | None = None) -> Path | Non
     except ImportError:
         return None
     target = (cache_dir or model_cache_dir()) / f"ct2-{model}"
-    weights = target / "model.bin"
-    if weights.is_file() and weights.stat().st_size == SPLIT_MODEL_BYTES[model]:
+    if _joined(target, model):
         return target
     target.mkdir(parents=True, exist_ok=True)
+    # Race: several workers (or test processes) of a fresh machine load base at once. One
+    # joins while the others wait on the lock and then find the model whole; without it two
+    # joined into one partial file and the second's rename found it gone.
+    with (target / ".join.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _joined(target, model):
+            _join(folders, model, target)
+    return target
+
+
+def _joined(target: Path, model: str) -> bool:
+    weights = target / "model.bin"
+    return weights.is_file() and weights.stat().st_size == SPLIT_MODEL_BYTES[model]
+
+
+def _join(folders: list[Path], model: str, target: Path) -> None:
     # The last package carries config.json, tokenizer.json and the vocabulary.
     for extra in folders[-1].iterdir():
         if not extra.name.startswith("model.bin"):
@@ -69,8 +85,7 @@ def offline_split_model(model: str, cache_dir: Path | None = None) -> Path | Non
             with (folder / part).open("rb") as piece:
                 while chunk := piece.read(1 << 22):
                     joined.write(chunk)
-    partial.replace(weights)  # atomic: a half-joined model is never taken for a whole one
-    return target
+    partial.replace(target / "model.bin")  # atomic: a half-joined model is never taken whole
 
 
 def model_cache_dir() -> Path:
