@@ -61,7 +61,7 @@ class Score:
 def recordings(names: list[str]) -> list[tuple[Path, str]]:
     found = []
     for name in names:
-        if name in ("evening", "harder"):  # made once by the benchmark, into its cache
+        if name in ("evening", "harder", "room"):  # made once by the benchmark, into its cache
             found += made_by_benchmark(name)
             continue
         if name == "foreign":
@@ -81,8 +81,9 @@ def recordings(names: list[str]) -> list[tuple[Path, str]]:
 
 
 def made_by_benchmark(name: str) -> list[tuple[Path, tuple[str, str]]]:
-    """The benchmark's evening (the bedtime readings joined three times: about an hour) or
-    harder (the readings as a far worse phone records them), made once into its cache."""
+    """The benchmark's evening (the bedtime readings joined three times: about an hour),
+    harder (the readings as a far worse phone records them) or room (the bedtime readings with
+    another voice in the room), made once into its cache."""
     sys.path.insert(0, str(REPO / "scripts"))
     import benchmark
 

@@ -45,11 +45,18 @@ TIME = "/usr/bin/time"
 # Not English (the models here are English-only), or a long file that repeats single files.
 SHORT_EXCLUDED = frozenset({"leopard_test_es.wav", "leopard_test_fr.wav",
                             "mfa_13697_11991_000000.opus", "LJ001-0001_to_0019_longform.m4a"})
-WORKLOADS = ("bedtime", "readings", "hard", "harder", "evening", "short", "long")
+WORKLOADS = ("bedtime", "readings", "hard", "harder", "room", "evening", "short", "long")
 # "harder": the English readings (not in hard/) as a far worse phone would record them in an
 # echoing room: 8 kHz, band-limited, brown noise louder than hard/'s pink, an echo, 16 kb/s.
 HARDER_FILTER = ("[0:a]aresample=8000,aecho=0.8:0.6:45:0.3,lowpass=f=3200,highpass=f=350[s];"
                  "[s][1:a]amix=inputs=2:weights=1 1:duration=first,volume=1.5")
+# "room": the bedtime stories as read at home with another voice in the room (a television,
+# someone reading): the room's echo, and another reader (readings/'s Dickinson) at an eighth of
+# the amplitude, never silent, so the VAD hears speech everywhere. 16 kHz, 32 kb/s.
+ROOM_FILTER = ("[0:a]aresample=16000,aecho=0.8:0.7:23|41|67:0.3|0.2|0.12[s];"
+               "[1:a]aresample=16000,volume=0.125[b];"
+               "[s][b]amix=inputs=2:duration=first:normalize=0")
+ROOM_BACKGROUND = "dickinson_selected_poems_23.mp3"
 EVENING_ROUNDS = 3  # the three bedtime readings, three times over: about an hour
 PAUSE_SECONDS = 3.0
 VERSIONED = ("faster-whisper", "ctranslate2", "openai-whisper", "torch", "whisper-ctranslate2",
@@ -253,6 +260,28 @@ def harder_workload(readings: Workload, cache: Path) -> Workload:
     return Workload("harder", tuple(recordings))
 
 
+def room_workload(bedtime: Workload, readings_folder: Path, cache: Path) -> Workload:
+    """The bedtime readings with a room and another voice (ROOM_FILTER), once, into the cache;
+    each file's background starts at a different place in the other reading."""
+    folder = cache / "room"
+    folder.mkdir(parents=True, exist_ok=True)
+    recordings = []
+    for index, recording in enumerate(bedtime.recordings):
+        target = folder / (Path(recording.name).stem + "_room.mp3")
+        if not target.exists():
+            partial = target.with_suffix(".partial.mp3")
+            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+                            "-i", str(recording.path), "-stream_loop", "-1",
+                            "-ss", str(60 + 300 * index), "-i",
+                            str(readings_folder / ROOM_BACKGROUND),
+                            "-filter_complex", ROOM_FILTER, "-ac", "1", "-c:a", "libmp3lame",
+                            "-b:a", "32k", str(partial)], check=True)
+            partial.replace(target)
+        recordings.append(Recording(target.name, target, recording.seconds,
+                                    recording.reference))
+    return Workload("room", tuple(recordings))
+
+
 def load_workloads(names: Sequence[str], corpus: Path, cache: Path) -> list[Workload]:
     bedtime = folder_workload("bedtime", corpus / "bedtime")
     found = {"bedtime": lambda: bedtime,
@@ -260,6 +289,7 @@ def load_workloads(names: Sequence[str], corpus: Path, cache: Path) -> list[Work
              "hard": lambda: folder_workload("hard", corpus / "hard"),
              "harder": lambda: harder_workload(folder_workload("readings", corpus / "readings"),
                                                cache),
+             "room": lambda: room_workload(bedtime, corpus / "readings", cache),
              "evening": lambda: evening_workload(bedtime, cache),
              "short": lambda: folder_workload("short", corpus, SHORT_EXCLUDED),
              "long": lambda: folder_workload("long", corpus / "longform")}
