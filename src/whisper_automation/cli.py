@@ -27,7 +27,7 @@ from whisper_automation.settings import (
 LOGGING = ("log_level", "log_format")
 QUEUE = ("queue_name", "sqs_endpoint_url", "endpoint_url", "region")
 ENGINE = ("engine", "model", "model_name", "language", "device", "compute_type", "beam_size", "vad",
-          "batch_size", "window_seconds", "recover_seconds", "threads")
+          "batch_size", "window_seconds", "recover_seconds", "quieter_voice_db", "threads")
 FILES = ("formats", "extensions")
 
 RUN_OPTIONS = ("workers", "cpu_pool", *ENGINE, *FILES, "retranscribe_other_models",

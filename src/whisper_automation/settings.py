@@ -234,6 +234,11 @@ class Settings:
         "WA_RECOVER_SECONDS", "2",
         "Speech the VAD hears but no word covers, this long or longer, is transcribed again "
         "on its own; 0 = off.", _float_at_least(0))
+    quieter_voice_db: float = setting(
+        "WA_QUIETER_VOICE_DB", "10",
+        "Skipped speech this many dB or more below the voice transcribed around it is another "
+        "voice in the room (a television, the next room): reported as uncovered, not "
+        "transcribed again; 0 = transcribe it too.", _float_at_least(0))
     retranscribe_other_models: bool = setting(
         "WA_RETRANSCRIBE_OTHER_MODELS", "false",
         "Queue recordings done with another engine or model than WA_ENGINE and WA_MODEL again; "

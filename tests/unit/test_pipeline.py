@@ -288,3 +288,67 @@ def test_a_skipped_stretch_of_two_utterances_is_retried_one_utterance_at_a_time(
     assert len(spoken) >= 45
     assert [word.start for word in spoken] == sorted(word.start for word in spoken)
     assert coverage.uncovered == []
+
+
+class QuieterVoiceEngine(RetryScriptEngine):
+    """Hears a word every half second of whatever it is given, as Whisper, given nothing
+    louder to follow, writes down a voice in the background."""
+
+    def __init__(self, quieter_voice_db: float) -> None:
+        super().__init__(limit=0.0)
+        self.options = EngineOptions("none", "en", "int8", 1, True, 1, recover_seconds=2.0,
+                                     quieter_voice_db=quieter_voice_db)
+
+    def words_heard(self, seconds: float) -> list[Word]:
+        return every_half_second(seconds)
+
+
+def reader_then_another_voice(gain: float) -> tuple[Window, list[Segment]]:
+    """11 s of a reader, 11 s in which only another voice speaks, `gain` times as loud, then
+    the reader again; the first pass wrote the reader's words only, as Whisper does."""
+    speech = samples_of(JFK)[:11 * SAMPLE_RATE]
+    audio = np.concatenate([speech, speech * gain, speech]).astype(np.float32)
+    reader = [Word(start=float(t), end=float(t) + 0.4, word=" w", probability=1.0)
+              for t in [*np.arange(0.5, 10.5, 0.5), *np.arange(22.5, 32.5, 0.5)]]
+    return (Window(0.0, audio, [(0.0, 33.0)]),
+            [Segment(start=0.5, end=32.4, text="", words=reader)])
+
+
+def test_a_voice_far_quieter_than_the_reader_is_reported_not_transcribed_again() -> None:
+    window, first = reader_then_another_voice(gain=1 / 8)  # 18 dB down: a television
+    engine = QuieterVoiceEngine(quieter_voice_db=10.0)
+    coverage = Coverage()
+
+    result = _recover_gaps(engine, window, first, "en", 1, 2.0, coverage)
+
+    assert engine.retries == []
+    assert result == first
+    assert len(coverage.uncovered) == 1
+    start, end = coverage.uncovered[0]
+    assert 10.0 < start < 12.0 and 21.0 < end < 23.0
+    assert coverage.quieter_seconds == coverage.uncovered_seconds > 9.0
+    assert Coverage.from_dict(coverage.to_dict()).quieter_seconds == pytest.approx(
+        coverage.quieter_seconds, abs=0.01)
+
+
+def test_skipped_speech_near_the_readers_loudness_is_transcribed_again() -> None:
+    window, first = reader_then_another_voice(gain=1 / 2)  # 6 dB down: the reader, softer
+    engine = QuieterVoiceEngine(quieter_voice_db=10.0)
+    coverage = Coverage()
+
+    result = _recover_gaps(engine, window, first, "en", 1, 2.0, coverage)
+
+    assert len(engine.retries) == 1
+    assert sum(len(segment.words) for segment in result) > 40 + 15
+    assert coverage.uncovered == [] and coverage.quieter_seconds == 0.0
+
+
+def test_with_the_quieter_voice_check_off_every_voice_is_transcribed_again() -> None:
+    window, first = reader_then_another_voice(gain=1 / 8)
+    engine = QuieterVoiceEngine(quieter_voice_db=0.0)
+    coverage = Coverage()
+
+    _recover_gaps(engine, window, first, "en", 1, 2.0, coverage)
+
+    assert len(engine.retries) == 1
+    assert coverage.quieter_seconds == 0.0

@@ -151,7 +151,7 @@ def _non_default_settings() -> Settings:
         extensions=("wav", "flac"), visibility_timeout=300, heartbeat_seconds=40,
         max_receives=7, workers=3, threads=2, idle_exit_seconds=12.5, stable_seconds=0.25,
         queue_retry_seconds=42.0, storage_retry_seconds=9.5, batch_size=8, watch_seconds=7.0,
-        window_seconds=600.0, recover_seconds=0.0, sounds_like=False,
+        window_seconds=600.0, recover_seconds=0.0, quieter_voice_db=15.0, sounds_like=False,
         retranscribe_other_models=True, cpu_pool="/run/wa-cpus",
         log_level="DEBUG", log_format="json")
 

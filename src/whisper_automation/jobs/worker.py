@@ -433,6 +433,9 @@ def _log_finished(context: WorkerContext, transcription: Transcription) -> None:
     if coverage.recovered_seconds or coverage.uncovered_seconds:
         note = (f"; {coverage.recovered_seconds:.0f} s of skipped speech recovered, "
                 f"{coverage.uncovered_seconds:.0f} s left uncovered")
+    if coverage.quieter_seconds:
+        note += (f" ({coverage.quieter_seconds:.0f} s of it a quieter voice, not transcribed "
+                 "again)")
     if coverage.unheard_words:
         note += f"; {coverage.unheard_words} word(s) written with no speech under them dropped"
     log.info("done %s: %.1f s of audio in %.1f s (%.1fx real time) on %s%s", transcription.key,
@@ -442,7 +445,8 @@ def _log_finished(context: WorkerContext, transcription: Transcription) -> None:
                     "real_time_factor": round(speed, 2),
                     "recovered_seconds": coverage.recovered_seconds,
                     "uncovered_seconds": coverage.uncovered_seconds,
-                    "unheard_words": coverage.unheard_words})
+                    "unheard_words": coverage.unheard_words,
+                    "quieter_seconds": coverage.quieter_seconds})
 
 
 def _queue_finished(context: WorkerContext) -> bool:

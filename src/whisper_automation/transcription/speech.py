@@ -110,6 +110,9 @@ class Coverage:
     windows: int = 0
     seams: list[float] = field(default_factory=list)  # where each window after the first began
     unheard_words: int = 0  # words dropped: written with no audio under them (coverage.py)
+    # Of the uncovered speech, what was far quieter than the voice around it, so not transcribed
+    # again: another voice in the room (pipeline.py, WA_QUIETER_VOICE_DB).
+    quieter_seconds: float = 0.0
 
     def rounded(self) -> Coverage:
         """As a done record keeps it: seconds to two decimals."""
@@ -118,6 +121,7 @@ class Coverage:
                        uncovered=[(round(start, 2), round(end, 2))
                                   for start, end in self.uncovered],
                        uncovered_seconds=round(self.uncovered_seconds, 2),
+                       quieter_seconds=round(self.quieter_seconds, 2),
                        seams=[round(seam, 2) for seam in self.seams])
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,6 +134,8 @@ class Coverage:
             "windows": kept.windows, "seams": kept.seams}
         if kept.unheard_words:  # only where there were any: records before it read back the same
             data["unheard_words"] = kept.unheard_words
+        if kept.quieter_seconds:
+            data["quieter_seconds"] = kept.quieter_seconds
         return data
 
     @classmethod
@@ -142,7 +148,8 @@ class Coverage:
                    uncovered_seconds=float(data.get("uncovered_seconds", 0.0)),
                    windows=int(data.get("windows", 0)),
                    seams=[float(seam) for seam in data.get("seams", [])],
-                   unheard_words=int(data.get("unheard_words", 0)))
+                   unheard_words=int(data.get("unheard_words", 0)),
+                   quieter_seconds=float(data.get("quieter_seconds", 0.0)))
 
 
 @dataclass(frozen=True)

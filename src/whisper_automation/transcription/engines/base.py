@@ -30,6 +30,8 @@ class EngineOptions:
     batch_size: int = 0  # faster-whisper's batched pipeline; 0 = file by file
     window_seconds: float = 300.0  # the pipeline's window: bounds memory (see pipeline.py)
     recover_seconds: float = 2.0  # speech with no word this long is transcribed again; 0 = off
+    # ... unless it is this many dB below the voice around it (another voice); 0 = retry it too
+    quieter_voice_db: float = 10.0
     device: str = "cpu"  # as chosen by devices.resolve_device: cpu or cuda:N, never auto
     # CPUs a worker may borrow beyond its own `threads` while its neighbours idle (WA_CPU_POOL):
     # a batched engine prepares that many more decoding groups of one thread each.
@@ -41,7 +43,8 @@ class EngineOptions:
                    compute_type=settings.compute_type, beam_size=settings.beam_size,
                    vad=settings.vad, threads=threads, batch_size=settings.batch_size,
                    window_seconds=settings.window_seconds,
-                   recover_seconds=settings.recover_seconds)
+                   recover_seconds=settings.recover_seconds,
+                   quieter_voice_db=settings.quieter_voice_db)
 
 
 class Engine(SpeechEngine, Protocol):
@@ -67,7 +70,8 @@ def describe_engine(name: str, options: EngineOptions, **specific: object) -> di
             "beam_size": options.beam_size,
             "vad": options.vad, "threads": options.threads,
             "window_seconds": options.window_seconds,
-            "recover_seconds": options.recover_seconds, **specific}
+            "recover_seconds": options.recover_seconds,
+            "quieter_voice_db": options.quieter_voice_db, **specific}
 
 
 BUILT_IN = {
