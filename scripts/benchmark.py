@@ -241,45 +241,41 @@ def evening_workload(bedtime: Workload, cache: Path) -> Workload:
 
 def harder_workload(readings: Workload, cache: Path) -> Workload:
     """The readings made harder (HARDER_FILTER), once, into the cache."""
-    folder = cache / "harder"
-    folder.mkdir(parents=True, exist_ok=True)
-    recordings = []
-    for recording in readings.recordings:
-        target = folder / (Path(recording.name).stem + "_harder.mp3")
-        if not target.exists():
-            partial = target.with_suffix(".partial.mp3")
-            subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
-                            "-i", str(recording.path), "-f", "lavfi", "-i",
-                            f"anoisesrc=color=brown:amplitude=0.08:sample_rate=8000:"
-                            f"duration={recording.seconds + 1:.0f}:seed=11",
-                            "-filter_complex", HARDER_FILTER, "-ac", "1", "-c:a", "libmp3lame",
-                            "-b:a", "16k", str(partial)], check=True)
-            partial.replace(target)
-        recordings.append(Recording(target.name, target, recording.seconds,
-                                    recording.reference))
-    return Workload("harder", tuple(recordings))
+    def second_input(recording: Recording, index: int) -> list[str]:
+        return ["-f", "lavfi", "-i", f"anoisesrc=color=brown:amplitude=0.08:sample_rate=8000:"
+                f"duration={recording.seconds + 1:.0f}:seed=11"]
+    return mixed_workload("harder", readings, cache, second_input, HARDER_FILTER, "16k")
 
 
 def room_workload(bedtime: Workload, readings_folder: Path, cache: Path) -> Workload:
     """The bedtime readings with a room and another voice (ROOM_FILTER), once, into the cache;
     each file's background starts at a different place in the other reading."""
-    folder = cache / "room"
+    def second_input(recording: Recording, index: int) -> list[str]:
+        return ["-stream_loop", "-1", "-ss", str(60 + 300 * index),
+                "-i", str(readings_folder / ROOM_BACKGROUND)]
+    return mixed_workload("room", bedtime, cache, second_input, ROOM_FILTER, "32k")
+
+
+def mixed_workload(name: str, source: Workload, cache: Path,
+                   second_input: Callable[[Recording, int], list[str]], mix: str,
+                   bitrate: str) -> Workload:
+    """Each of `source`'s recordings mixed by ffmpeg's filter graph `mix` with a second input,
+    as a mono mp3 at `bitrate`, made once into cache/NAME/ (references unchanged)."""
+    folder = cache / name
     folder.mkdir(parents=True, exist_ok=True)
     recordings = []
-    for index, recording in enumerate(bedtime.recordings):
-        target = folder / (Path(recording.name).stem + "_room.mp3")
+    for index, recording in enumerate(source.recordings):
+        target = folder / f"{Path(recording.name).stem}_{name}.mp3"
         if not target.exists():
             partial = target.with_suffix(".partial.mp3")
             subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
-                            "-i", str(recording.path), "-stream_loop", "-1",
-                            "-ss", str(60 + 300 * index), "-i",
-                            str(readings_folder / ROOM_BACKGROUND),
-                            "-filter_complex", ROOM_FILTER, "-ac", "1", "-c:a", "libmp3lame",
-                            "-b:a", "32k", str(partial)], check=True)
+                            "-i", str(recording.path), *second_input(recording, index),
+                            "-filter_complex", mix, "-ac", "1", "-c:a", "libmp3lame",
+                            "-b:a", bitrate, str(partial)], check=True)
             partial.replace(target)
         recordings.append(Recording(target.name, target, recording.seconds,
                                     recording.reference))
-    return Workload("room", tuple(recordings))
+    return Workload(name, tuple(recordings))
 
 
 def load_workloads(names: Sequence[str], corpus: Path, cache: Path) -> list[Workload]:
