@@ -8,6 +8,8 @@ from whisper_automation.transcription.coverage import (
     Gap,
     covered_spans,
     find_gaps,
+    spans_cut,
+    speech_cuts,
     utterances,
     widen,
     without_unheard_words,
@@ -122,6 +124,14 @@ def test_regions_split_at_thirty_seconds_stay_one_utterance() -> None:
     gap = Gap([(0.0, 30.0), (30.1, 42.0)])
     assert [part.pieces for part in utterances(gap, min_seconds=2.0)] == [
         [(0.0, 30.0), (30.1, 42.0)]]
+
+
+def test_regions_parted_by_the_thirty_second_split_are_a_cut_and_a_pause_is_not() -> None:
+    regions = [(0.0, 30.0), (30.1, 42.0), (44.5, 60.0)]  # split at 30 s; a 2.5 s pause
+    cuts = speech_cuts(regions)
+    assert cuts == [pytest.approx(30.05)]
+    assert spans_cut(Gap([(29.0, 30.0), (30.1, 30.5)]), cuts)
+    assert not spans_cut(Gap([(42.0, 42.0), (44.5, 45.5)]), cuts)
 
 
 def test_a_part_too_short_to_retry_alone_stays_with_its_neighbour() -> None:

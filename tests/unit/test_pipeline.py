@@ -352,3 +352,35 @@ def test_with_the_quieter_voice_check_off_every_voice_is_transcribed_again() -> 
 
     assert len(engine.retries) == 1
     assert coverage.quieter_seconds == 0.0
+
+
+def reading_with_a_short_skip(cut: bool) -> tuple[Window, list[Segment]]:
+    """45 s of continuous reading, a word every half second, of which the first pass skipped
+    the words from 28.5 to 30 s: 1.4 s of speech with no word, below WA_RECOVER_SECONDS (2 s).
+    With `cut` the VAD split the reading at 30 s, inside the skipped words."""
+    regions = [(0.0, 30.0), (30.1, 45.0)] if cut else [(0.0, 45.0)]
+    words = [word for word in every_half_second(45.0) if not 28.5 <= word.start < 30.5]
+    window = Window(0.0, np.zeros(45 * SAMPLE_RATE, dtype=np.float32), regions)
+    return window, [Segment(start=0.0, end=44.5, text="", words=words)]
+
+
+def test_a_short_skip_across_the_vads_thirty_second_cut_is_transcribed_again() -> None:
+    window, first = reading_with_a_short_skip(cut=True)
+    engine = QuieterVoiceEngine(quieter_voice_db=0.0)  # hears a word every half second
+    coverage = Coverage()
+
+    result = _recover_gaps(engine, window, first, "en", 1, 2.0, coverage)
+
+    assert len(engine.retries) == 1
+    assert sum(len(segment.words) for segment in result) > len(first[0].words)
+    assert coverage.gaps_found == 1 and coverage.recovered_seconds > 1.0
+
+
+def test_a_short_skip_inside_one_stretch_of_speech_is_left_as_it_is() -> None:
+    window, first = reading_with_a_short_skip(cut=False)
+    engine = QuieterVoiceEngine(quieter_voice_db=0.0)
+    coverage = Coverage()
+
+    result = _recover_gaps(engine, window, first, "en", 1, 2.0, coverage)
+
+    assert engine.retries == [] and result == first and coverage.gaps_found == 0

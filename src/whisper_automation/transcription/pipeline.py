@@ -20,11 +20,14 @@ import numpy as np
 
 from whisper_automation.transcription.audio import probe_duration, stream_samples
 from whisper_automation.transcription.coverage import (
+    CUT_GAP_SECONDS,
     WORD_SLACK_SECONDS,
     Gap,
     count_words,
     covered_spans,
     find_gaps,
+    spans_cut,
+    speech_cuts,
     utterances,
     widen,
     without_unheard_words,
@@ -165,7 +168,10 @@ def _recover_gaps(engine: SpeechEngine, window: Window, segments: list[Segment],
     Returns the window's segments, spliced."""
     regions = [(window.offset + start, window.offset + end) for start, end in window.regions]
     quieter_db = engine.options.quieter_voice_db  # type: ignore[attr-defined]
-    for gap in find_gaps(regions, covered_spans(segments), min_seconds):
+    cuts = speech_cuts(regions)
+    for gap in find_gaps(regions, covered_spans(segments), min(min_seconds, CUT_GAP_SECONDS)):
+        if gap.speech_seconds < min_seconds and not spans_cut(gap, cuts):
+            continue
         coverage.gaps_found += 1
         if quieter_db and _quieter_voice(window, gap, segments, quieter_db):
             coverage.uncovered.append((gap.start, gap.end))
