@@ -194,6 +194,7 @@ VARIANTS: dict[str, dict] = {
     "sequential-beam5-one-window": {"batch_size": 0, "beam_size": 5, "window_seconds": 7200.0},
     "beam5-no-recovery": {"beam_size": 5, "recover_seconds": 0.0},
     "sequential-beam5-no-recovery": {"batch_size": 0, "beam_size": 5, "recover_seconds": 0.0},
+    "recover-1": {"recover_seconds": 1.0},  # every skip of 1 s retried, not only across a cut
     "beam5-w600": {"beam_size": 5, "window_seconds": 600.0},
     "beam5-w300": {"beam_size": 5, "window_seconds": 300.0},
     "beam5-w180": {"beam_size": 5, "window_seconds": 180.0},
