@@ -354,18 +354,22 @@ def test_with_the_quieter_voice_check_off_every_voice_is_transcribed_again() -> 
     assert coverage.quieter_seconds == 0.0
 
 
-def reading_with_a_short_skip(cut: bool) -> tuple[Window, list[Segment]]:
+def reading_with_a_short_skip(cut: bool, skipped_from: float = 28.5
+                               ) -> tuple[Window, list[Segment]]:
     """45 s of continuous reading, a word every half second, of which the first pass skipped
-    the words from 28.5 to 30 s: 1.4 s of speech with no word, below WA_RECOVER_SECONDS (2 s).
-    With `cut` the VAD split the reading at 30 s, inside the skipped words."""
+    the words in the 2 s from `skipped_from`: about 1.5 s of speech with no word, below
+    WA_RECOVER_SECONDS (2 s). With `cut` the VAD split the reading at 30 s."""
     regions = [(0.0, 30.0), (30.1, 45.0)] if cut else [(0.0, 45.0)]
-    words = [word for word in every_half_second(45.0) if not 28.5 <= word.start < 30.5]
+    words = [word for word in every_half_second(45.0)
+             if not skipped_from <= word.start < skipped_from + 2.0]
     window = Window(0.0, np.zeros(45 * SAMPLE_RATE, dtype=np.float32), regions)
     return window, [Segment(start=0.0, end=44.5, text="", words=words)]
 
 
-def test_a_short_skip_across_the_vads_thirty_second_cut_is_transcribed_again() -> None:
-    window, first = reading_with_a_short_skip(cut=True)
+@pytest.mark.parametrize("skipped_from", [28.5, 30.5], ids=["across-the-cut", "just-after-it"])
+def test_a_short_skip_at_the_vads_thirty_second_cut_is_transcribed_again(
+        skipped_from: float) -> None:
+    window, first = reading_with_a_short_skip(cut=True, skipped_from=skipped_from)
     engine = QuieterVoiceEngine(quieter_voice_db=0.0)  # hears a word every half second
     coverage = Coverage()
 

@@ -34,9 +34,11 @@ UTTERANCE_PAUSE_SECONDS = 1.0
 # Where the VAD split continuous speech at 30 s, the split often falls inside a phrase, and
 # Whisper, for whom the end of its input is the end of the recording, may drop the words on
 # both sides of it (measured on the benchmark's harder Jerome: "all except the curate that is",
-# 1.5 s of speech, lost across such a cut, below WA_RECOVER_SECONDS). Skipped speech across a
-# cut is retried from this much.
+# 1.5 s of speech, lost across such a cut, below WA_RECOVER_SECONDS; with base, "and..." at the
+# cut and the next 1.9 s skipped). Skipped speech across a cut, or beginning or ending within
+# CUT_REACH_SECONDS of one, is retried from CUT_GAP_SECONDS.
 CUT_GAP_SECONDS = 1.0
+CUT_REACH_SECONDS = 1.0
 
 
 @dataclass
@@ -112,7 +114,10 @@ def speech_cuts(regions: list[Region]) -> list[float]:
 
 
 def spans_cut(gap: Gap, cuts: list[float]) -> bool:
-    return any(gap.start <= cut <= gap.end for cut in cuts)
+    """Whether the gap lies across a cut or begins or ends within CUT_REACH_SECONDS of one (the
+    word Whisper wrote at the cut may be a guess, "and...", covering the cut itself)."""
+    return any(gap.start - CUT_REACH_SECONDS <= cut <= gap.end + CUT_REACH_SECONDS
+               for cut in cuts)
 
 
 def utterances(gap: Gap, min_seconds: float) -> list[Gap]:
