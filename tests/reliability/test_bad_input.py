@@ -57,6 +57,7 @@ class ExplodingEngine:
         self.name = self._inner.name
         self.model = self._inner.model
         self.options = self._inner.options
+        self.clips_apart = self._inner.clips_apart
 
     def describe(self) -> dict:
         return self._inner.describe()

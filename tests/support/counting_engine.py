@@ -56,6 +56,7 @@ class CountingEngine:
         self.name = self._inner.name
         self.model = self._inner.model
         self.options = self._inner.options
+        self.clips_apart = self._inner.clips_apart
         self._log = os.environ["WA_TEST_ENGINE_LOG"]
         self._delay = float(os.environ.get("WA_TEST_ENGINE_DELAY", "0"))
         announce_files_to_engines()

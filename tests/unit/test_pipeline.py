@@ -37,6 +37,7 @@ class SkippingEngine:
     (a prompt) it skips the first SKIPPED_SECONDS, as Whisper sometimes does."""
 
     name = "scripted"
+    clips_apart = False
     model = "none"
 
     def __init__(self, beam_size: int = 1, **options: float) -> None:
@@ -172,6 +173,7 @@ class RetryScriptEngine:
     was, and answers what `words_heard` says Whisper would hear in it."""
 
     name = "scripted"
+    clips_apart = True  # decodes clips apart, as the batched pipeline does
     model = "none"
 
     def __init__(self, limit: float) -> None:
@@ -229,6 +231,7 @@ class FillerAtTheEndEngine:
     "Thank you." that nobody said."""
 
     name = "scripted"
+    clips_apart = False
     model = "none"
 
     def __init__(self, **options: float) -> None:
@@ -383,6 +386,20 @@ def test_a_short_skip_at_the_vads_thirty_second_cut_is_transcribed_again(
 def test_a_short_skip_inside_one_stretch_of_speech_is_left_as_it_is() -> None:
     window, first = reading_with_a_short_skip(cut=False)
     engine = QuieterVoiceEngine(quieter_voice_db=0.0)
+    coverage = Coverage()
+
+    result = _recover_gaps(engine, window, first, "en", 1, 2.0, coverage)
+
+    assert engine.retries == [] and result == first and coverage.gaps_found == 0
+
+
+class SequentialEngine(QuieterVoiceEngine):
+    clips_apart = False  # decodes the joined speech by its own timestamps, as Whisper does
+
+
+def test_a_short_skip_at_a_cut_is_left_as_it_is_by_an_engine_that_decodes_across_cuts() -> None:
+    window, first = reading_with_a_short_skip(cut=True)
+    engine = SequentialEngine(quieter_voice_db=0.0)
     coverage = Coverage()
 
     result = _recover_gaps(engine, window, first, "en", 1, 2.0, coverage)

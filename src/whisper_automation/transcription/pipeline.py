@@ -168,7 +168,9 @@ def _recover_gaps(engine: SpeechEngine, window: Window, segments: list[Segment],
     Returns the window's segments, spliced."""
     regions = [(window.offset + start, window.offset + end) for start, end in window.regions]
     quieter_db = engine.options.quieter_voice_db  # type: ignore[attr-defined]
-    cuts = speech_cuts(regions)
+    # A 30 s cut is a clip's edge only where the engine decodes clips apart; an engine that
+    # does not say (one loaded as 'module:factory', written before this) decodes across them.
+    cuts = speech_cuts(regions) if getattr(engine, "clips_apart", False) else []
     for gap in find_gaps(regions, covered_spans(segments), min(min_seconds, CUT_GAP_SECONDS)):
         if gap.speech_seconds < min_seconds and not spans_cut(gap, cuts):
             continue

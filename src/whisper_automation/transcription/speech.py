@@ -223,6 +223,10 @@ class SpeechEngine(Protocol):
     loosely here so that this module stays below the engines) and one window transcribed."""
 
     options: Any
+    # Whether the engine decodes a window's <= 30 s clips (Speech.clips) each on its own, so
+    # that a clip's edge is the end of Whisper's input (faster-whisper's batched pipeline). The
+    # sequential decoders run over the joined speech, moving on by Whisper's own timestamps.
+    clips_apart: bool
 
     def transcribe_speech(self, speech: Speech, prompt: str | None, language: str | None,
                           beam_size: int = 0) -> Transcript:

@@ -110,6 +110,10 @@ class FasterWhisperEngine:
         self._batched = self._pipelines[0] if options.batch_size > 0 else None
         self._pool = ThreadPoolExecutor(groups) if groups > 1 else None
 
+    @property
+    def clips_apart(self) -> bool:
+        return self._batched is not None
+
     def describe(self) -> dict:
         return describe_engine(self.name, self.options, compute_type=self.options.compute_type,
                                batch_size=self.options.batch_size if self._batched else 0)

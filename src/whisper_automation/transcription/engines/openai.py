@@ -19,6 +19,7 @@ RANDOM_SEED = 0
 
 class OpenAIWhisperEngine:
     name = "openai-whisper"
+    clips_apart = False  # decodes the joined speech 30 s at a time, by its own timestamps
 
     def __init__(self, options: EngineOptions) -> None:
         self.options = options

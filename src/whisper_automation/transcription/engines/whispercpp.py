@@ -44,6 +44,7 @@ _LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}  # ggml's WARN and ERROR; t
 
 class WhisperCppEngine:
     name = "whisper.cpp"
+    clips_apart = False  # decodes the joined speech 30 s at a time, by its own timestamps
 
     def __init__(self, options: EngineOptions) -> None:
         self.options = options
