@@ -383,23 +383,17 @@ def test_a_short_skip_at_the_vads_thirty_second_cut_is_transcribed_again(
     assert coverage.gaps_found == 1 and coverage.recovered_seconds > 1.0
 
 
-def test_a_short_skip_inside_one_stretch_of_speech_is_left_as_it_is() -> None:
-    window, first = reading_with_a_short_skip(cut=False)
-    engine = QuieterVoiceEngine(quieter_voice_db=0.0)
-    coverage = Coverage()
-
-    result = _recover_gaps(engine, window, first, "en", 1, 2.0, coverage)
-
-    assert engine.retries == [] and result == first and coverage.gaps_found == 0
-
-
 class SequentialEngine(QuieterVoiceEngine):
     clips_apart = False  # decodes the joined speech by its own timestamps, as Whisper does
 
 
-def test_a_short_skip_at_a_cut_is_left_as_it_is_by_an_engine_that_decodes_across_cuts() -> None:
-    window, first = reading_with_a_short_skip(cut=True)
-    engine = SequentialEngine(quieter_voice_db=0.0)
+@pytest.mark.parametrize(("cut", "engine_class"),
+                         [(False, QuieterVoiceEngine), (True, SequentialEngine)],
+                         ids=["no-cut-in-one-stretch-of-speech", "engine-decodes-across-cuts"])
+def test_a_short_skip_is_left_as_it_is_where_no_clip_ends(
+        cut: bool, engine_class: type[QuieterVoiceEngine]) -> None:
+    window, first = reading_with_a_short_skip(cut=cut)
+    engine = engine_class(quieter_voice_db=0.0)
     coverage = Coverage()
 
     result = _recover_gaps(engine, window, first, "en", 1, 2.0, coverage)
