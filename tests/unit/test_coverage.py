@@ -8,6 +8,7 @@ from whisper_automation.transcription.coverage import (
     Gap,
     covered_spans,
     find_gaps,
+    retried_words,
     spans_cut,
     speech_cuts,
     utterances,
@@ -90,6 +91,44 @@ def test_words_inside_with_keep_false_splits_a_segment_around_the_stretch() -> N
     assert [[w.word for w in s.words] for s in outside] == [[" one"], [" three"]]
     assert [(s.start, s.end, s.text) for s in outside] == [(1.0, 1.5, " one"),
                                                                     (9.0, 9.5, " three")]
+
+
+def test_a_retried_word_in_the_slack_beside_a_gap_is_kept_unless_the_first_pass_wrote_it() -> None:
+    # The first pass wrote "printed" and then nothing until "in": the gap runs from 0.3 s after
+    # "printed" to 0.3 s before "in". The retry heard "printed" again, then "book" right after
+    # it (in that slack), "and it is worth", and "mention" in the slack before "in".
+    first = [segment(word("printed", 25.5, 25.9), word("in", 28.1, 28.3))]
+    gap, = find_gaps([(25.5, 28.3)], covered_spans(first), 1.0)
+    assert (gap.start, gap.end) == pytest.approx((26.2, 27.8))
+    retry = [segment(word("printed", 25.55, 25.92), word("book,", 25.92, 26.4),
+                     word("and", 26.5, 27.0), word("it", 27.0, 27.2), word("is", 27.2, 27.4),
+                     word("worth", 27.4, 27.6), word("mention", 27.6, 28.05))]
+
+    added = retried_words(retry, first, gap.start, gap.end)
+
+    assert [w.word for s in added for w in s.words] == [
+        " book,", " and", " it", " is", " worth", " mention"]
+    assert words_inside(retry, gap.start, gap.end)[0].words[0].word == " and"  # by the gap alone
+
+
+def test_a_retried_word_said_again_near_the_gap_is_not_added_twice() -> None:
+    # The retry wrote the word before the gap a little later than the first pass did.
+    first = [segment(word("printed", 25.5, 25.9), word("in", 28.1, 28.3))]
+    retry = [segment(word("Printed", 25.95, 26.3), word("and", 26.5, 27.0))]
+
+    added = retried_words(retry, first, 26.2, 27.8)
+
+    assert [w.word for s in added for w in s.words] == [" and"]
+
+
+def test_a_retried_word_given_no_time_beside_the_gap_is_not_added() -> None:
+    # Written on past the speech the retry was given: the alignment found no audio for it.
+    first = [segment(word("printed", 25.5, 25.9), word("in", 28.1, 28.3))]
+    retry = [segment(word("and", 26.5, 27.0), word("clips.", 27.9, 27.9))]
+
+    added = retried_words(retry, first, 26.2, 27.8)
+
+    assert [w.word for s in added for w in s.words] == [" and"]
 
 
 def test_a_stretched_word_sits_where_it_starts_not_over_the_speech_it_stretches_across() -> None:

@@ -9,6 +9,7 @@ pipeline transcribes it again on its own, and whatever stays uncovered is report
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from itertools import groupby, pairwise
 
@@ -186,25 +187,74 @@ def words_inside(segments: list[Segment], start: float, end: float, keep: bool =
     timings by their own middle); with keep=False, to the words outside instead, a segment
     with words on both sides split in two, so that words put into the stretch sort between
     the two parts by time."""
+    def part(position: float, _: Word | None) -> int | None:
+        side = -1 if position < start else (1 if position >= end else 0)
+        return side if (side == 0) == keep else None
+
+    return words_where(segments, part)
+
+
+def retried_words(retry: list[Segment], first: list[Segment], start: float, end: float
+                  ) -> list[Segment]:
+    """The words a retry of the skipped stretch [start, end) adds: those that sit inside it,
+    and those within WORD_SLACK_SECONDS of it that no word of the first pass outside it says.
+
+    A gap begins WORD_SLACK_SECONDS after the last word written before it and ends as long
+    before the next one, and the retry hears that slack too. A word said right after the last
+    written one sits in the slack ("book" after "printed", the first word of a phrase the VAD
+    parted at 30 s): kept by the gap alone, it was dropped although the first pass had not
+    written it either. A word given no time there is not taken: Whisper wrote it on past the
+    speech it was given (" clips." after a LibriVox credit, on the harder Dickinson)."""
+    written = [word for segment in first for word in segment.words
+               if not start <= word_position(word) < end]
+
+    def adds(position: float, word: Word | None) -> int | None:
+        if start <= position < end:
+            return 0
+        near = start - WORD_SLACK_SECONDS <= position < end + WORD_SLACK_SECONDS
+        if (near and word is not None and word.end > word.start
+                and not any(says_again(word, other) for other in written)):
+            return 0
+        return None
+
+    return words_where(retry, adds)
+
+
+def says_again(word: Word, other: Word) -> bool:
+    """Whether `word` (a retry's) is `other` (the first pass's) said again: most of the shorter
+    one's time shared, or the same word within WORD_SLACK_SECONDS of where `other` was said."""
+    shared = min(word.end, other.end) - max(word.start, other.start)
+    if shared > 0.5 * min(word.end - word.start, other.end - other.start):
+        return True
+    return (_spelled(word) == _spelled(other)
+            and other.start - WORD_SLACK_SECONDS <= word_position(word)
+            <= other.end + WORD_SLACK_SECONDS)
+
+
+def _spelled(word: Word) -> str:
+    return "".join(character for character in word.word.lower() if character.isalnum())
+
+
+def words_where(segments: list[Segment], part: Callable[[float, Word | None], int | None]
+                 ) -> list[Segment]:
+    """The segments cut into runs of consecutive words that `part(word_position(word), word)`
+    puts in the same part, the runs it puts in none (None) dropped (a segment without word
+    timings goes by `part(its middle, None)`)."""
     kept: list[Segment] = []
     for segment in segments:
         words = segment.words
         if not words:
-            if (start <= (segment.start + segment.end) / 2 < end) == keep:
+            if part((segment.start + segment.end) / 2, None) is not None:
                 kept.append(segment)
             continue
-        runs = [list(run) for side, run in groupby(
-            words, key=lambda word: _side(word_position(word), start, end)) if (side == 0) == keep]
+        runs = [list(run) for label, run in groupby(
+            words, key=lambda word: part(word_position(word), word)) if label is not None]
         if len(runs) == 1 and len(runs[0]) == len(words):
             kept.append(segment)
             continue
         kept += [replace(segment, start=run[0].start, end=run[-1].end,
                          text="".join(word.word for word in run), words=run) for run in runs]
     return kept
-
-
-def _side(position: float, start: float, end: float) -> int:
-    return -1 if position < start else (1 if position >= end else 0)
 
 
 def word_position(word: Word) -> float:

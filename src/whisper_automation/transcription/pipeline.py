@@ -26,6 +26,7 @@ from whisper_automation.transcription.coverage import (
     count_words,
     covered_spans,
     find_gaps,
+    retried_words,
     spans_cut,
     speech_cuts,
     utterances,
@@ -240,8 +241,8 @@ def _recover_gap(engine: SpeechEngine, window: Window, segments: list[Segment], 
         progress = False
         for target in targets:
             for start, end in _stretches_to_try(target, segments):
-                heard = words_inside(_transcribe_stretch(engine, window, start, end, language,
-                                                         beam), start, end)
+                heard = retried_words(_transcribe_stretch(engine, window, start, end, language,
+                                                          beam), segments, start, end)
                 if count_words(heard) > count_words(words_inside(segments, start, end)):
                     segments = words_inside(segments, start, end, keep=False) + heard
                     segments.sort(key=lambda segment: segment.start)
@@ -266,8 +267,9 @@ def _stretches_to_try(gap: Gap, segments: list[Segment]) -> list[Region]:
 
 def _transcribe_stretch(engine: SpeechEngine, window: Window, start: float, end: float,
                         language: str | None, beam: int) -> list[Segment]:
-    # A little audio either side, so a word at the edge is heard whole; what falls outside
-    # [start, end) is dropped afterwards (words_inside), so nothing is written twice.
+    # A little audio either side, so a word at the edge is heard whole; of what falls outside
+    # [start, end), only words the first pass did not write are kept (retried_words), so
+    # nothing is written twice.
     start = start - window.offset - WORD_SLACK_SECONDS
     end = end - window.offset + WORD_SLACK_SECONDS
     pieces = [(max(start, region_start), min(end, region_end))
