@@ -8,6 +8,7 @@ from whisper_automation.transcription.coverage import (
     Gap,
     covered_spans,
     find_gaps,
+    misplaced_copies,
     retried_words,
     spans_cut,
     speech_cuts,
@@ -129,6 +130,49 @@ def test_a_retried_word_given_no_time_beside_the_gap_is_not_added() -> None:
     added = retried_words(retry, first, 26.2, 27.8)
 
     assert [w.word for s in added for w in s.words] == [" and"]
+
+
+def evening_after_the_retry() -> tuple[list[Segment], list[Segment]]:
+    """The evening's first pass had "Chapter 26 of the Crimson Fairy Book." (heard at its
+    clip's start) aligned over the story's opening, 20 s later, "the" stretched and "26" and
+    "Crimson" given no time. The retry of the skipped preamble heard the title where it was
+    said and the preamble after it, up to "Once"."""
+    heard = segment(word("Chapter", 797.4, 798.0), word("26", 798.0, 798.7),
+                    word("of", 798.7, 798.9), word("the", 798.9, 799.4),
+                    word("Crimson", 799.4, 799.4), word("Fairy", 799.4, 799.7),
+                    word("Book.", 799.7, 800.1), word("This", 801.0, 801.3),
+                    word("is", 801.3, 801.4), word("Motika", 816.9, 817.2),
+                    word("Tika.", 817.2, 817.9), word("Once", 817.9, 819.0))
+    after = segment(word("26", 819.3, 819.3), word("of", 819.3, 820.1),
+                    word("the", 820.1, 821.8), word("Crimson", 821.8, 821.8),
+                    word("Fairy", 821.8, 822.2), word("Book.", 822.2, 822.8),
+                    word("which", 822.8, 823.3), word("was", 823.3, 823.6))
+    before = segment(word("laughed.", 783.5, 784.1))
+    return [before, heard, after], [heard]
+
+
+def test_words_beside_a_retried_gap_that_repeat_what_the_retry_heard_there_are_a_copy() -> None:
+    segments, heard = evening_after_the_retry()
+
+    assert misplaced_copies(segments, heard, 797.4, 819.1) == [(819.1, 822.8)]
+
+
+def test_a_repeated_run_aligned_where_it_was_said_is_no_copy() -> None:
+    # A poem's title, then its first line: the same words twice, each with a plausible time.
+    heard = [segment(word("Because", 10.0, 10.4), word("I", 10.4, 10.5),
+                     word("could", 10.5, 10.8), word("not", 10.8, 11.0),
+                     word("stop", 11.0, 11.3))]
+    after = segment(word("Because", 12.0, 12.4), word("I", 12.4, 12.5),
+                    word("could", 12.5, 12.8), word("not", 12.8, 13.0))
+    assert misplaced_copies([heard[0], after], heard, 9.0, 11.5) == []
+
+
+def test_words_beside_a_retried_gap_that_the_retry_did_not_hear_are_no_copy() -> None:
+    segments, heard = evening_after_the_retry()
+    segments[2] = segment(word("upon", 819.3, 819.3), word("a", 819.3, 820.1),
+                          word("time", 820.1, 821.8))
+
+    assert misplaced_copies(segments, heard, 797.4, 819.1) == []
 
 
 def test_a_stretched_word_sits_where_it_starts_not_over_the_speech_it_stretches_across() -> None:

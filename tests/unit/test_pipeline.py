@@ -33,8 +33,9 @@ def heard(words: list[Word]) -> Transcript:
 
 
 class SkippingEngine:
-    """Hears a word every half second of the speech it is given, but when decoding in context
-    (a prompt) it skips the first SKIPPED_SECONDS, as Whisper sometimes does."""
+    """Hears a word every half second of the speech it is given (each its own, by when it was
+    said), but when decoding in context (a prompt) it skips the first SKIPPED_SECONDS, as
+    Whisper sometimes does."""
 
     name = "scripted"
     clips_apart = False
@@ -50,7 +51,7 @@ class SkippingEngine:
         self.calls.append((speech.seconds, prompt))
         self.beams.add(beam_size)
         skip = SKIPPED_SECONDS if prompt is not None else 0.0
-        words = [Word(start=float(t), end=float(t) + 0.4, word=" w", probability=1.0)
+        words = [Word(start=float(t), end=float(t) + 0.4, word=f" w{t:.1f}", probability=1.0)
                  for t in np.arange(skip, speech.seconds - 0.4, 0.5)]
         return heard(words) if words else Transcript([], "en")
 

@@ -40,6 +40,13 @@ UTTERANCE_PAUSE_SECONDS = 1.0
 # CUT_REACH_SECONDS of one, is retried from CUT_GAP_SECONDS.
 CUT_GAP_SECONDS = 1.0
 CUT_REACH_SECONDS = 1.0
+# A retry of skipped speech may hear, in the gap, words the first pass wrote beside it: the
+# alignment had put them over the speech next to the gap (measured: the evening's "Chapter 26
+# of the Crimson Fairy Book.", heard by the batched first pass at the clip's start, aligned
+# over the 11 words of the story's opening 20 s later). A run of this many of the retry's
+# words, starting within COPY_SEARCH_WORDS of the gap, marks such a copy.
+COPY_RUN_WORDS = 3
+COPY_SEARCH_WORDS = 3
 
 
 @dataclass
@@ -220,15 +227,62 @@ def retried_words(retry: list[Segment], first: list[Segment], start: float, end:
     return words_where(retry, adds)
 
 
+def misplaced_copies(segments: list[Segment], heard: list[Segment], start: float, end: float
+                     ) -> list[Region]:
+    """Where the words just after (before) the retried stretch [start, end) repeat a run of
+    the words its retry heard (`heard`, spliced into `segments`): from the stretch's edge to
+    the far end of the repeated run. Such words may be the very words the retry found in the
+    gap, put beside it by the alignment, over speech of their own; or a reader's repetition
+    (a poem's title, then its first line), though then the alignment has seldom gone astray.
+    Transcribing the span again tells them apart."""
+    said = [_spelled(word) for segment in heard for word in segment.words]
+    own = {id(word) for segment in heard for word in segment.words}
+    words = sorted((word for segment in segments for word in segment.words
+                    if id(word) not in own), key=lambda word: word.start)
+    after = [word for word in words if word_position(word) >= end]
+    before = [word for word in reversed(words) if word_position(word) < start]
+    spans = []
+    run = _repeated_run(after, said)
+    if run:
+        spans.append((end, run[-1].end))
+    run = _repeated_run(before, said[::-1])
+    if run:
+        spans.append((run[-1].start, start))
+    return spans
+
+
+def _repeated_run(words: list[Word], said: list[str]) -> list[Word]:
+    """The words up to the end of the first run of COPY_RUN_WORDS or more of them, starting
+    within the first COPY_SEARCH_WORDS, that `said` holds in the same order, and in which the
+    alignment went astray (a word stretched, or given no time: it found no place for it where
+    it was put); [] if none."""
+    for first in range(min(COPY_SEARCH_WORDS, len(words))):
+        length = 0
+        while first + length < len(words) and _holds(
+                said, [_spelled(word) for word in words[first:first + length + 1]]):
+            length += 1
+        run = words[first:first + length]
+        if length >= COPY_RUN_WORDS and any(is_stretched(word) or word.end <= word.start
+                                            for word in run):
+            return words[:first + length]
+    return []
+
+
+def _holds(sequence: list[str], run: list[str]) -> bool:
+    return any(sequence[index:index + len(run)] == run
+               for index in range(len(sequence) - len(run) + 1))
+
+
 def says_again(word: Word, other: Word) -> bool:
-    """Whether `word` (a retry's) is `other` (the first pass's) said again: most of the shorter
-    one's time shared, or the same word within WORD_SLACK_SECONDS of where `other` was said."""
-    shared = min(word.end, other.end) - max(word.start, other.start)
-    if shared > 0.5 * min(word.end - word.start, other.end - other.start):
-        return True
-    return (_spelled(word) == _spelled(other)
-            and other.start - WORD_SLACK_SECONDS <= word_position(word)
-            <= other.end + WORD_SLACK_SECONDS)
+    """Whether `word` (a retry's) is `other` (the first pass's) written again: spelled alike
+    (the same, or beginning with the same three letters: "predecessor" and "predecessors")
+    within WORD_SLACK_SECONDS of where `other` was said. Not by time alone: two decodes' times
+    for neighbouring words overlap ("hut." and "which", both at 822.8 s, on the evening)."""
+    spelled, other_spelled = _spelled(word), _spelled(other)
+    alike = spelled == other_spelled or (
+        min(len(spelled), len(other_spelled)) >= 3 and spelled[:3] == other_spelled[:3])
+    return alike and (other.start - WORD_SLACK_SECONDS <= word_position(word)
+                      <= other.end + WORD_SLACK_SECONDS)
 
 
 def _spelled(word: Word) -> str:

@@ -26,6 +26,7 @@ from whisper_automation.transcription.coverage import (
     count_words,
     covered_spans,
     find_gaps,
+    misplaced_copies,
     retried_words,
     spans_cut,
     speech_cuts,
@@ -241,18 +242,36 @@ def _recover_gap(engine: SpeechEngine, window: Window, segments: list[Segment], 
         progress = False
         for target in targets:
             for start, end in _stretches_to_try(target, segments):
-                heard = retried_words(_transcribe_stretch(engine, window, start, end, language,
-                                                          beam), segments, start, end)
-                if count_words(heard) > count_words(words_inside(segments, start, end)):
-                    segments = words_inside(segments, start, end, keep=False) + heard
-                    segments.sort(key=lambda segment: segment.start)
-                    progress = True
-                    break
+                retried = _retry_stretch(engine, window, segments, start, end, language, beam)
+                if retried is None:
+                    continue
+                segments, heard = retried
+                for copy_start, copy_end in misplaced_copies(segments, heard, start, end):
+                    again = _retry_stretch(engine, window, segments, copy_start, copy_end,
+                                           language, beam)
+                    segments = again[0] if again else segments
+                progress = True
+                break
         targets = [part for left in find_gaps(gap.pieces, covered_spans(segments), min_seconds)
                    for part in utterances(left, min_seconds)]
         if not (progress and targets):
             break
     return segments
+
+
+def _retry_stretch(engine: SpeechEngine, window: Window, segments: list[Segment], start: float,
+                   end: float, language: str | None, beam: int
+                   ) -> tuple[list[Segment], list[Segment]] | None:
+    """[start, end) transcribed again, where that hears more words than the segments hold
+    there: the segments with the retry's words in place of theirs, and the retry's words;
+    otherwise None."""
+    heard = retried_words(_transcribe_stretch(engine, window, start, end, language, beam),
+                          segments, start, end)
+    if count_words(heard) <= count_words(words_inside(segments, start, end)):
+        return None
+    spliced = words_inside(segments, start, end, keep=False) + heard
+    spliced.sort(key=lambda segment: segment.start)
+    return spliced, heard
 
 
 def _stretches_to_try(gap: Gap, segments: list[Segment]) -> list[Region]:
