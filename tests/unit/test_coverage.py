@@ -14,6 +14,7 @@ from whisper_automation.transcription.coverage import (
     speech_cuts,
     utterances,
     widen,
+    without_end_filler,
     without_unheard_words,
     words_inside,
 )
@@ -254,3 +255,24 @@ def test_a_segment_of_nothing_but_unheard_words_is_dropped_whole() -> None:
     written = [segment(word("Once", 1.0, 1.4)),
                segment(*[word("again", 2.0, 2.0) for _ in range(5)])]
     assert without_unheard_words(written) == ([written[0]], 5)
+
+
+def test_a_thank_you_squeezed_into_the_end_of_the_input_is_dropped_as_whisper_would() -> None:
+    # The suite's seam test, at the recording's end: "Thank" given no time at 3 % probability,
+    # "you." 40 ms, then a lone full stop.
+    last = segment(word("fine", 155.5, 155.9), word("typography.", 155.9, 156.5))
+    thanks = [Word(start=156.54, end=156.54, word=" Thank", probability=0.03),
+              Word(start=156.54, end=156.58, word=" you.", probability=0.98)]
+    stop = [Word(start=156.58, end=156.72, word=" .", probability=0.08)]
+    segments = [last, Segment(156.54, 156.58, " Thank you.", thanks),
+                Segment(156.58, 156.72, " .", stop)]
+
+    assert without_end_filler(segments) == ([last], 3)
+
+
+def test_a_thank_you_said_at_the_end_is_kept() -> None:
+    said = [Word(start=156.5, end=156.8, word=" Thank", probability=0.9),
+            Word(start=156.8, end=157.1, word=" you.", probability=0.95)]
+    segments = [segment(word("typography.", 155.9, 156.5)), Segment(156.5, 157.1, " Thank you.",
+                                                                      said)]
+    assert without_end_filler(segments) == (segments, 0)

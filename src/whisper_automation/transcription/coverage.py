@@ -339,6 +339,39 @@ def without_unheard_words(segments: list[Segment]) -> tuple[list[Segment], int]:
     return kept, len(unheard)
 
 
+def without_end_filler(segments: list[Segment]) -> tuple[list[Segment], int]:
+    """The segments without those at their end that Whisper's own test calls hallucinated,
+    and how many words were dropped: at the end of its input Whisper may add a filler it was
+    trained on, "Thank you.", squeezed into the last 40 ms (measured: the suite's seam test, at
+    the recording's end). A window's end inside a recording is handed back to the next window
+    (resume_point); this is for the recording's own end."""
+    kept = list(segments)
+    dropped = 0
+    while kept and kept[-1].words and is_hallucinated(kept[-1]):
+        dropped += len(kept.pop().words)
+    return kept, dropped
+
+
+def is_hallucinated(segment: Segment) -> bool:
+    """openai-whisper's test of a segment (its transcribe(), with hallucination_silence_threshold;
+    faster-whisper has a copy): each of its first 8 words that are not punctuation scores 1
+    under 0.15 probability, up to 2 for lasting under 0.133 s and 1 per second beyond 2 s; the
+    segment is hallucinated at a score of 3, or where nearly every word scores 1."""
+    words = [word for word in segment.words if _spelled(word)][:8]
+    score = sum(_anomaly(word) for word in words)
+    return score >= 3 or score + 0.01 >= len(words)
+
+
+def _anomaly(word: Word) -> float:
+    duration = word.end - word.start
+    score = 1.0 if word.probability < 0.15 else 0.0
+    if duration < 0.133:
+        score += (0.133 - duration) * 15
+    if duration > 2.0:
+        score += duration - 2.0
+    return score
+
+
 def _runs_without_time(words: list[Word]) -> list[list[Word]]:
     return [list(run) for untimed, run in groupby(words, key=lambda word: word.end <= word.start)
             if untimed]

@@ -32,6 +32,7 @@ from whisper_automation.transcription.coverage import (
     speech_cuts,
     utterances,
     widen,
+    without_end_filler,
     without_unheard_words,
     words_inside,
 )
@@ -88,6 +89,9 @@ def transcribe_file(engine: SpeechEngine, audio_path: str) -> Result:
         found, language = _transcribe_window(engine, window, prompt, language, beam)
         found, unheard = without_unheard_words(found)
         coverage.unheard_words += unheard
+        if window.last:
+            found, fillers = without_end_filler(found)
+            coverage.unheard_words += fillers
         handback = None if window.last or not options.vad else resume_point(found, window)
         resume = handback.resume if handback else None
         if handback:  # the rest is decoded again at the start of the next window
