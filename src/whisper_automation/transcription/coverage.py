@@ -29,6 +29,8 @@ WORD_SECONDS_PER_LETTER = 0.12
 # gets at least one 20 ms frame; a lone word at a clip's edge may be squeezed to nothing, and
 # two in a row were seen, never three (about 25,000 words of faster-whisper's on the corpus).
 UNHEARD_RUN_WORDS = 3
+# Shorter than this, a "word" is an anomaly in openai-whisper's test for hallucinations.
+SHORTEST_WORD_SECONDS = 0.133
 # Speech regions this far apart are two utterances (the VAD parts regions at silences of 2 s;
 # a region it split at 30 s follows its neighbour at once).
 UTTERANCE_PAUSE_SECONDS = 1.0
@@ -340,36 +342,26 @@ def without_unheard_words(segments: list[Segment]) -> tuple[list[Segment], int]:
 
 
 def without_end_filler(segments: list[Segment]) -> tuple[list[Segment], int]:
-    """The segments without those at their end that Whisper's own test calls hallucinated,
-    and how many words were dropped: at the end of its input Whisper may add a filler it was
-    trained on, "Thank you.", squeezed into the last 40 ms (measured: the suite's seam test, at
-    the recording's end). A window's end inside a recording is handed back to the next window
-    (resume_point); this is for the recording's own end."""
+    """The segments without those at their end squeezed into less time than their words could
+    be said in, and how many words were dropped: at the end of its input Whisper may add a
+    filler it was trained on, "Thank you.", timed into the last 40 ms (measured: the suite's
+    seam test, at the recording's end), or a lone full stop. A window's end inside a recording
+    is handed back to the next window (resume_point); this is for the recording's own end."""
     kept = list(segments)
     dropped = 0
-    while kept and kept[-1].words and is_hallucinated(kept[-1]):
+    while kept and kept[-1].words and is_squeezed(kept[-1]):
         dropped += len(kept.pop().words)
     return kept, dropped
 
 
-def is_hallucinated(segment: Segment) -> bool:
-    """openai-whisper's test of a segment (its transcribe(), with hallucination_silence_threshold;
-    faster-whisper has a copy): each of its first 8 words that are not punctuation scores 1
-    under 0.15 probability, up to 2 for lasting under 0.133 s and 1 per second beyond 2 s; the
-    segment is hallucinated at a score of 3, or where nearly every word scores 1."""
-    words = [word for word in segment.words if _spelled(word)][:8]
-    score = sum(_anomaly(word) for word in words)
-    return score >= 3 or score + 0.01 >= len(words)
-
-
-def _anomaly(word: Word) -> float:
-    duration = word.end - word.start
-    score = 1.0 if word.probability < 0.15 else 0.0
-    if duration < 0.133:
-        score += (0.133 - duration) * 15
-    if duration > 2.0:
-        score += duration - 2.0
-    return score
+def is_squeezed(segment: Segment) -> bool:
+    """Whether the segment's words (punctuation aside) last under SHORTEST_WORD_SECONDS each
+    on average: no one says a word that fast. Not Whisper's own hallucination score (its
+    probabilities and short words), which on the noisy Jerome called the last 113 words of a
+    real reading hallucinated."""
+    spoken = [word for word in segment.words if _spelled(word)]
+    seconds = sum(word.end - word.start for word in spoken)
+    return seconds < SHORTEST_WORD_SECONDS * len(spoken) or not spoken
 
 
 def _runs_without_time(words: list[Word]) -> list[list[Word]]:
