@@ -18,9 +18,10 @@ from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
+from faster_whisper.vad import VadOptions
 
 from whisper_automation.transcription.speech import SAMPLE_RATE, Speech
+from whisper_automation.transcription.vad import FrameProbabilities, Region, SpeechDetector
 
 # Where to look for the pause that ends a window: its last minute, or its last quarter if that
 # is shorter (a window must not end up much shorter than asked for).
@@ -40,8 +41,6 @@ VAD_OPTIONS = VadOptions(max_speech_duration_s=MAX_CLIP_SECONDS)
 PAUSE_VAD_OPTIONS = VadOptions(min_silence_duration_ms=150, speech_pad_ms=0)
 MIN_RESUME_PAUSE_SECONDS = 0.1  # a window handed back from a sentence end restarts in silence
 
-Region = tuple[float, float]  # (start, end) seconds
-
 
 @dataclass
 class Window:
@@ -52,6 +51,9 @@ class Window:
     audio: np.ndarray
     regions: list[Region]
     last: bool = False  # the recording's last window: nothing follows it
+    # What the VAD heard in it, on the window's clock, from its one pass over the recording
+    # (vad.py); None: not heard yet (a window made by hand), heard() hears it alone.
+    probabilities: FrameProbabilities | None = None
 
     @property
     def end(self) -> float:
@@ -62,65 +64,36 @@ class Window:
         cut = moment - self.offset
         return Window(self.offset, self.audio[:round(cut * SAMPLE_RATE)],
                       [(start, min(end, cut)) for start, end in self.regions if start < cut],
-                      self.last)
+                      self.last, self.probabilities)
+
+    def heard(self) -> FrameProbabilities:
+        """The VAD's probabilities for this window's frames."""
+        if self.probabilities is None:
+            self.probabilities = SpeechDetector.of(self.audio)
+        return self.probabilities
 
     @property
     def seconds(self) -> float:
         return len(self.audio) / SAMPLE_RATE
 
 
-VAD_FRAMES_AT_ONCE = 1875  # 60 s of 32 ms frames through the VAD's network per call
-
-
-class SteppedVadSession:
-    """faster-whisper's Silero VAD session, handed at most VAD_FRAMES_AT_ONCE frames per run.
-
-    faster-whisper runs up to 10,000 frames (320 s) through the network in one call, and its
-    activations cost about 0.37 MB per second of audio (measured: 110 MB for a 300 s window,
-    13 MB for 60 s), so a window's VAD pass grew with the window. The network's state (h, c)
-    is carried from call to call as faster-whisper itself carries it between its batches, so
-    the probabilities are the same, computed in smaller steps."""
-
-    def __init__(self, session) -> None:
-        self.session = session
-
-    def run(self, outputs, feeds: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        frames, state, memory = feeds["input"], feeds["h"], feeds["c"]
-        probabilities = []
-        for first in range(0, len(frames), VAD_FRAMES_AT_ONCE):
-            step = {"input": frames[first:first + VAD_FRAMES_AT_ONCE], "h": state, "c": memory}
-            output, state, memory = self.session.run(outputs, step)
-            probabilities.append(output)
-        return np.concatenate(probabilities), state, memory
-
-
-def _stepped_vad() -> None:
-    model = get_vad_model()  # one per process (lru_cache): wrapped once
-    if not isinstance(model.session, SteppedVadSession):
-        model.session = SteppedVadSession(model.session)
-
-
 def speech_regions(audio: np.ndarray, vad: bool = True) -> list[Region]:
-    """Where the VAD hears speech; without VAD the whole audio counts as speech."""
+    """Where the VAD hears speech in `audio`, heard from its first sample; without VAD the
+    whole audio counts as speech."""
     if not vad:
         return [(0.0, len(audio) / SAMPLE_RATE)] if len(audio) else []
-    _stepped_vad()
-    return [(chunk["start"] / SAMPLE_RATE, chunk["end"] / SAMPLE_RATE)
-            for chunk in get_speech_timestamps(audio, VAD_OPTIONS)]
+    return SpeechDetector.of(audio).regions(0, len(audio), VAD_OPTIONS)
 
 
-def find_pauses(audio: np.ndarray, earliest: float) -> list[Region]:
-    """The silences in `audio` from `earliest` seconds on, found by a fine-grained VAD pass over
-    that stretch alone (seconds from the start of `audio`)."""
-    first = int(earliest * SAMPLE_RATE)
-    tail = audio[first:]
-    if not tail.size:
-        return []
-    speech = get_speech_timestamps(tail, PAUSE_VAD_OPTIONS)
-    edges = [0, *[edge for chunk in speech for edge in (chunk["start"], chunk["end"])],
-             tail.size]
-    return [((first + edges[i]) / SAMPLE_RATE, (first + edges[i + 1]) / SAMPLE_RATE)
-            for i in range(0, len(edges) - 1, 2) if edges[i + 1] > edges[i]]
+def find_pauses(probabilities: FrameProbabilities, start_sample: int, end_sample: int
+                ) -> list[Region]:
+    """The silences between the two samples as the fine-grained pass hears them (seconds from
+    `start_sample`)."""
+    speech = probabilities.regions(start_sample, end_sample, PAUSE_VAD_OPTIONS)
+    length = (end_sample - start_sample) / SAMPLE_RATE
+    edges = [0.0, *[edge for region in speech for edge in region], length]
+    return [(edges[i], edges[i + 1]) for i in range(0, len(edges) - 1, 2)
+            if edges[i + 1] > edges[i]]
 
 
 def pause_near(window: Window, moment: float, reach: float = 1.0) -> float | None:
@@ -128,8 +101,9 @@ def pause_near(window: Window, moment: float, reach: float = 1.0) -> float | Non
     seconds of it, as the fine VAD pass hears it; None when there is none that close."""
     first = max(0.0, moment - window.offset - reach)
     last = min(window.seconds, moment - window.offset + reach)
-    stretch = window.audio[int(first * SAMPLE_RATE):int(last * SAMPLE_RATE)]
-    pauses = [(first + start, first + end) for start, end in find_pauses(stretch, 0.0)
+    pauses = [(first + start, first + end)
+              for start, end in find_pauses(window.heard(), int(first * SAMPLE_RATE),
+                                            int(last * SAMPLE_RATE))
               if end - start >= MIN_RESUME_PAUSE_SECONDS]
     if not pauses:
         return None
@@ -157,28 +131,44 @@ def cut_windows(blocks: Iterable[np.ndarray], window_seconds: float,
     The consumer may answer a window with `send(seconds)`, a moment on the recording's clock
     inside that window: the next window then starts there instead of at the window's end (the
     pipeline hands back the tail after a window's last finished sentence, see
-    pipeline.resume_point). What follows a cut is carried into the next window and its VAD
-    runs again there: at most CUT_SEARCH_SECONDS (plus what was handed back) of repeated VAD
-    work per window, in exchange for never holding more than one window (plus one block) of
-    samples.
+    pipeline.resume_point). What follows a cut is carried into the next window: never more than
+    one window (plus one block) of samples is held. The VAD hears each sample once, in order
+    (vad.py), so a window's regions do not depend on where it starts.
     """
     size = int(window_seconds * SAMPLE_RATE)
+    detector = SpeechDetector() if vad else None
     pending: list[np.ndarray] = []
     held = 0
-    offset = 0.0
+    first_sample = 0  # the held samples' first, on the recording's clock
     for block in blocks:
         pending.append(block)
         held += block.size
+        if detector:
+            detector.feed(block)
         while held >= size:
             buffer = np.concatenate(pending)
-            window, rest = _first_window(buffer[:size], offset, vad)
+            window, rest = _first_window(buffer[:size], first_sample, detector)
             rest = _resume_sample(window, rest, (yield window))
             buffer = buffer[rest:]
             pending, held = [buffer], buffer.size
-            offset += rest / SAMPLE_RATE
+            first_sample += rest
+            if detector:
+                detector.forget_before(first_sample)
     if held:
         audio = np.concatenate(pending)
-        yield Window(offset, audio, speech_regions(audio, vad), last=True)
+        probabilities = None
+        if detector:
+            detector.finish()
+            probabilities = _on_window_clock(detector, first_sample)
+        regions = (probabilities.regions(0, audio.size, VAD_OPTIONS) if probabilities
+                   else speech_regions(audio, vad=False))
+        yield Window(first_sample / SAMPLE_RATE, audio, regions, last=True,
+                     probabilities=probabilities)
+
+
+def _on_window_clock(detector: SpeechDetector, first_sample: int) -> FrameProbabilities:
+    heard = detector.probabilities
+    return FrameProbabilities(heard.first_sample - first_sample, heard.values)
 
 
 def _resume_sample(window: Window, cut_sample: int, resume: float | None) -> int:
@@ -191,15 +181,24 @@ def _resume_sample(window: Window, cut_sample: int, resume: float | None) -> int
     return min(cut_sample, max(cut_sample // 2, sample))
 
 
-def _first_window(audio: np.ndarray, offset: float, vad: bool) -> tuple[Window, int]:
-    """The window that starts `audio`, and the sample where the next one starts."""
-    regions = speech_regions(audio, vad)
+def _first_window(audio: np.ndarray, first_sample: int, detector: SpeechDetector | None
+                  ) -> tuple[Window, int]:
+    """The window that starts `audio` (at `first_sample` on the recording's clock), and the
+    sample where the next one starts."""
+    offset = first_sample / SAMPLE_RATE
     length = len(audio) / SAMPLE_RATE
+    if detector is None:
+        return Window(offset, audio, speech_regions(audio, vad=False)), len(audio)
+    heard = _on_window_clock(detector, first_sample)
+    regions = heard.regions(0, len(audio), VAD_OPTIONS)
     search = min(CUT_SEARCH_SECONDS, CUT_SEARCH_SHARE * length)
-    cut = choose_cut(find_pauses(audio, length - search), length) if vad else length
+    earliest = int((length - search) * SAMPLE_RATE)
+    pauses = [(earliest / SAMPLE_RATE + start, earliest / SAMPLE_RATE + end)
+              for start, end in find_pauses(heard, earliest, len(audio))]
+    cut = choose_cut(pauses, length)
     cut_sample = max(1, int(cut * SAMPLE_RATE))
     kept = [(start, min(end, cut)) for start, end in regions if start < cut]
-    return Window(offset, audio[:cut_sample], kept), cut_sample
+    return Window(offset, audio[:cut_sample], kept, probabilities=heard), cut_sample
 
 
 @dataclass

@@ -1,0 +1,165 @@
+"""The voice activity detector (faster-whisper's Silero VAD), run once over a recording.
+
+Silero is a recurrent network: its verdict on a frame depends on everything it heard before it.
+faster-whisper's own `vad_filter` runs it once over the whole file. The pipeline used to run it
+afresh over every window, from a cold state, and on quiet recordings a cold network stays below
+its threshold for seconds of plain speech: in a bedtime reading 26 dB down under a hum, the
+window handed back at 218 s heard nothing until 239.6 s, where one pass over the file heard
+speech throughout (probabilities 0.74 on average): 41 words lost, and no gap reported, since the
+coverage looks for skipped speech only where the VAD heard some.
+
+Here the network hears the recording once, from its first sample, in order, its state carried
+from block to block as one pass carries it (the same probabilities, computed in steps of
+STEP_FRAMES to bound the network's activations: about 0.37 MB per second of audio at once).
+A window's regions and pauses are read from its frames' probabilities with faster-whisper's own
+`get_speech_timestamps`, so they no longer depend on where the window starts. Only the frames of
+the samples still held are kept: 4 bytes per 32 ms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
+
+from whisper_automation.transcription.speech import SAMPLE_RATE
+
+FRAME_SAMPLES = 512  # Silero's frame at 16 kHz: 32 ms
+CONTEXT_SAMPLES = 64  # each frame is heard with the previous frame's last 64 samples
+STEP_FRAMES = 1875  # 60 s of frames through the network per call
+
+Region = tuple[float, float]  # (start, end) seconds
+
+
+@dataclass(frozen=True)
+class FrameProbabilities:
+    """Speech probabilities of consecutive frames, the first starting at `first_sample` (on
+    the clock of the audio they were heard in)."""
+
+    first_sample: int
+    values: np.ndarray
+
+    def regions(self, start_sample: int, end_sample: int, options: VadOptions) -> list[Region]:
+        """Where `options` find speech between the two samples, in seconds from `start_sample`
+        (frames straddling `start_sample` count from it)."""
+        first = max(0, (start_sample - self.first_sample) // FRAME_SAMPLES)
+        last = max(first, -(-(end_sample - self.first_sample) // FRAME_SAMPLES))
+        frames = self.values[first:last]
+        if not frames.size:
+            return []
+        shift = start_sample - (self.first_sample + first * FRAME_SAMPLES)  # 0-511 samples
+        length = end_sample - start_sample
+        found = []
+        for chunk in _timestamps(frames, length + shift, options):
+            start, end = max(0, chunk["start"] - shift), min(length, chunk["end"] - shift)
+            if end > start:
+                found.append((start / SAMPLE_RATE, end / SAMPLE_RATE))
+        return found
+
+
+class SpeechDetector:
+    """Silero heard over a stream of samples: `feed` each block in order, `finish` at the end;
+    `probabilities` holds the frames heard since the last `forget_before`."""
+
+    def __init__(self) -> None:
+        self._state = np.zeros((1, 1, 128), np.float32)
+        self._memory = np.zeros((1, 1, 128), np.float32)
+        self._context = np.zeros(CONTEXT_SAMPLES, np.float32)
+        self._unframed = np.zeros(0, np.float32)  # samples short of a whole frame
+        self._first_sample = 0
+        self._values = np.zeros(0, np.float32)
+
+    @classmethod
+    def of(cls, audio: np.ndarray) -> FrameProbabilities:
+        """The probabilities of all of `audio`, heard from its first sample."""
+        detector = cls()
+        detector.feed(audio)
+        detector.finish()
+        return detector.probabilities
+
+    @property
+    def probabilities(self) -> FrameProbabilities:
+        return FrameProbabilities(self._first_sample, self._values)
+
+    def feed(self, samples: np.ndarray) -> None:
+        audio = np.concatenate([self._unframed, samples.astype(np.float32, copy=False)])
+        whole = audio.size - audio.size % FRAME_SAMPLES
+        self._unframed = audio[whole:].copy()
+        if whole:
+            self._hear(audio[:whole].reshape(-1, FRAME_SAMPLES))
+
+    def finish(self) -> None:
+        """Hear the last part frame, padded with silence (as get_speech_timestamps pads)."""
+        if self._unframed.size:
+            padded = np.zeros(FRAME_SAMPLES, np.float32)
+            padded[:self._unframed.size] = self._unframed
+            self._unframed = np.zeros(0, np.float32)
+            self._hear(padded.reshape(1, FRAME_SAMPLES))
+
+    def forget_before(self, sample: int) -> None:
+        """Drop the frames that end at or before `sample`: no window will start before it."""
+        drop = max(0, (sample - self._first_sample) // FRAME_SAMPLES)
+        self._values = self._values[drop:].copy()
+        self._first_sample += drop * FRAME_SAMPLES
+
+    def _hear(self, frames: np.ndarray) -> None:
+        contexts = np.roll(frames[:, -CONTEXT_SAMPLES:], 1, axis=0)
+        contexts[0] = self._context
+        self._context = frames[-1, -CONTEXT_SAMPLES:].copy()
+        heard = np.concatenate([contexts, frames], axis=1)
+        session = _network()
+        found = []
+        for first in range(0, len(heard), STEP_FRAMES):
+            feeds = {"input": heard[first:first + STEP_FRAMES], "h": self._state,
+                     "c": self._memory}
+            probabilities, self._state, self._memory = session.run(None, feeds)
+            found.append(probabilities.reshape(-1))
+        self._values = np.concatenate([self._values, *found])
+
+
+def _network():
+    """faster-whisper's Silero session (one per process: get_vad_model is cached)."""
+    session = get_vad_model().session
+    if isinstance(session, _Replay):  # never: replays do not nest
+        raise RuntimeError("the VAD network is being replayed")
+    return session
+
+
+class _Replay:
+    """Stands in for the network's session while get_speech_timestamps reads probabilities
+    already heard: it hands them back in the order faster-whisper asks for its frames (frames
+    past the end, the padding it adds, are silence)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self._values = values
+        self._next = 0
+
+    def run(self, _outputs, feeds: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        count = len(feeds["input"])
+        chunk = np.zeros(count, np.float32)
+        available = self._values[self._next:self._next + count]
+        chunk[:available.size] = available
+        self._next += count
+        return chunk, feeds["h"], feeds["c"]
+
+
+@contextmanager
+def _replaying(values: np.ndarray) -> Iterator[None]:
+    model = get_vad_model()
+    network = model.session
+    model.session = _Replay(values)
+    try:
+        yield
+    finally:
+        model.session = network
+
+
+def _timestamps(values: np.ndarray, samples: int, options: VadOptions) -> list[dict]:
+    """faster-whisper's speech chunks (in samples) for frames whose probabilities are known;
+    its network is not run again. Its input must still have `samples` samples: silence is
+    passed, as only its length is read."""
+    with _replaying(values):
+        return get_speech_timestamps(np.zeros(samples, np.float32), options)
