@@ -18,6 +18,7 @@ the samples still held are kept: 4 bytes per 32 ms.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ CONTEXT_SAMPLES = 64  # each frame is heard with the previous frame's last 64 sa
 STEP_FRAMES = 1875  # 60 s of frames through the network per call
 
 Region = tuple[float, float]  # (start, end) seconds
+# The network's session is one per process, and a replay swaps it out for a moment: whoever
+# runs or replays it holds this lock (the pipeline uses it from one thread, but nothing says a
+# caller must).
+_SESSION = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -110,22 +115,15 @@ class SpeechDetector:
         contexts[0] = self._context
         self._context = frames[-1, -CONTEXT_SAMPLES:].copy()
         heard = np.concatenate([contexts, frames], axis=1)
-        session = _network()
         found = []
-        for first in range(0, len(heard), STEP_FRAMES):
-            feeds = {"input": heard[first:first + STEP_FRAMES], "h": self._state,
-                     "c": self._memory}
-            probabilities, self._state, self._memory = session.run(None, feeds)
-            found.append(probabilities.reshape(-1))
+        with _SESSION:
+            session = get_vad_model().session  # one per process (get_vad_model is cached)
+            for first in range(0, len(heard), STEP_FRAMES):
+                feeds = {"input": heard[first:first + STEP_FRAMES], "h": self._state,
+                         "c": self._memory}
+                probabilities, self._state, self._memory = session.run(None, feeds)
+                found.append(probabilities.reshape(-1))
         self._values = np.concatenate([self._values, *found])
-
-
-def _network():
-    """faster-whisper's Silero session (one per process: get_vad_model is cached)."""
-    session = get_vad_model().session
-    if isinstance(session, _Replay):  # never: replays do not nest
-        raise RuntimeError("the VAD network is being replayed")
-    return session
 
 
 class _Replay:
@@ -161,5 +159,5 @@ def _timestamps(values: np.ndarray, samples: int, options: VadOptions) -> list[d
     """faster-whisper's speech chunks (in samples) for frames whose probabilities are known;
     its network is not run again. Its input must still have `samples` samples: silence is
     passed, as only its length is read."""
-    with _replaying(values):
+    with _SESSION, _replaying(values):
         return get_speech_timestamps(np.zeros(samples, np.float32), options)

@@ -2,10 +2,10 @@
 
 A recording is decoded as a stream and handed on in windows of about WA_WINDOW_SECONDS. Each
 window ends in the middle of the longest pause the voice activity detector (faster-whisper's
-Silero VAD, the same for every engine) finds in its last CUT_SEARCH_SECONDS, so no word is cut
-in two and the pieces join seamlessly. Within a window the speech regions are joined end to end
-(silences removed, as faster-whisper's own vad_filter does) and a TimeMap puts the engine's
-timestamps back on the recording's clock.
+Silero VAD, the same for every engine, heard once over the whole recording: vad.py) finds in
+its last CUT_SEARCH_SECONDS, so no word is cut in two and the pieces join seamlessly. Within a
+window the speech regions are joined end to end (silences removed, as faster-whisper's own
+vad_filter does) and a TimeMap puts the engine's timestamps back on the recording's clock.
 
 Memory is bounded by the window, not by the recording: one window of samples (19 MB for
 5 minutes), its speech, and the engine's work on it.
@@ -31,7 +31,7 @@ MAX_CLIP_SECONDS = 30.0  # Whisper's input window: a clip handed to a batched en
 # faster-whisper's sequential defaults (2 s of silence ends a region, 400 ms padding), with
 # regions split at a short pause when they reach 30 s so that every clip fits Whisper's window.
 VAD_OPTIONS = VadOptions(max_speech_duration_s=MAX_CLIP_SECONDS)
-# Where a window ends is found by a second, fine-grained pass over its last minute: the regions
+# Where a window ends is found by a second, fine-grained reading of its last minute: the regions
 # above part only at pauses of 2 s or more, or, in continuous reading, at the 100 ms gap where a
 # 30 s region was split, often inside a phrase. A window that ends there hands the engine half
 # a phrase, which Whisper completes by guessing, and the next window starts on the other half
