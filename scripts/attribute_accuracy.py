@@ -61,7 +61,7 @@ class Score:
 def recordings(names: list[str]) -> list[tuple[Path, str]]:
     found = []
     for name in names:
-        if name in ("evening", "harder", "room", "quiet"):  # made once by the benchmark
+        if name in ("evening", "harder", "room", "quiet", "drop"):  # made by the benchmark
             found += made_by_benchmark(name)
             continue
         if name == "foreign":
@@ -83,8 +83,8 @@ def recordings(names: list[str]) -> list[tuple[Path, str]]:
 def made_by_benchmark(name: str) -> list[tuple[Path, tuple[str, str]]]:
     """The benchmark's evening (the bedtime readings joined three times: about an hour),
     harder (the readings as a far worse phone records them), room (the bedtime readings with
-    another voice in the room) or quiet (the bedtime readings 26 dB down under a hum), made
-    once into its cache."""
+    another voice in the room), quiet (the bedtime readings 26 dB down under a hum) or drop
+    (34 dB down after two minutes), made once into its cache."""
     sys.path.insert(0, str(REPO / "scripts"))
     import benchmark
 

@@ -45,7 +45,8 @@ TIME = "/usr/bin/time"
 # Not English (the models here are English-only), or a long file that repeats single files.
 SHORT_EXCLUDED = frozenset({"leopard_test_es.wav", "leopard_test_fr.wav",
                             "mfa_13697_11991_000000.opus", "LJ001-0001_to_0019_longform.m4a"})
-WORKLOADS = ("bedtime", "readings", "hard", "harder", "room", "quiet", "evening", "short", "long")
+WORKLOADS = ("bedtime", "readings", "hard", "harder", "room", "quiet", "drop", "evening", "short",
+             "long")
 # "harder": the English readings (not in hard/) as a far worse phone would record them in an
 # echoing room: 8 kHz, band-limited, brown noise louder than hard/'s pink, an echo, 16 kb/s.
 HARDER_FILTER = ("[0:a]aresample=8000,aecho=0.8:0.6:45:0.3,lowpass=f=3200,highpass=f=350[s];"
@@ -61,6 +62,10 @@ ROOM_BACKGROUND = "dickinson_selected_poems_23.mp3"
 # down, under a fridge's 50 Hz hum and its harmonics and the recorder's own hiss. 16 kHz, 32 kb/s.
 QUIET_FILTER = ("[0:a]aresample=16000,volume=0.05[s];"
                 "[s][1:a][2:a]amix=inputs=3:duration=first:normalize=0")
+# "drop": the bedtime stories read near the phone for two minutes, then from across the room:
+# 34 dB down from there on, under the same hum and hiss as "quiet".
+DROP_FILTER = ("[0:a]aresample=16000,volume=volume=0.02:enable='gte(t,120)'[s];"
+               "[s][1:a][2:a]amix=inputs=3:duration=first:normalize=0")
 QUIET_HUM = "0.001*sin(2*PI*50*t)+0.0005*sin(2*PI*100*t)+0.0003*sin(2*PI*150*t)"
 EVENING_ROUNDS = 3  # the three bedtime readings, three times over: about an hour
 PAUSE_SECONDS = 3.0
@@ -261,14 +266,16 @@ def room_workload(bedtime: Workload, readings_folder: Path, cache: Path) -> Work
     return mixed_workload("room", bedtime, cache, second_input, ROOM_FILTER, "32k")
 
 
-def quiet_workload(bedtime: Workload, cache: Path) -> Workload:
-    """The bedtime readings far from the microphone (QUIET_FILTER), once, into the cache."""
+def quiet_workload(bedtime: Workload, cache: Path, name: str = "quiet",
+                   mix: str = QUIET_FILTER) -> Workload:
+    """The bedtime readings far from the microphone (QUIET_FILTER), or moving away from it
+    (DROP_FILTER), once, into the cache."""
     def second_input(recording: Recording, index: int) -> list[str]:
         seconds = f"{recording.seconds + 1:.0f}"
         return ["-f", "lavfi", "-i", f"aevalsrc={QUIET_HUM}:s=16000:d={seconds}",
                 "-f", "lavfi", "-i", f"anoisesrc=color=white:amplitude=0.001:sample_rate=16000:"
                 f"duration={seconds}:seed=5"]
-    return mixed_workload("quiet", bedtime, cache, second_input, QUIET_FILTER, "32k")
+    return mixed_workload(name, bedtime, cache, second_input, mix, "32k")
 
 
 def mixed_workload(name: str, source: Workload, cache: Path,
@@ -302,6 +309,7 @@ def load_workloads(names: Sequence[str], corpus: Path, cache: Path) -> list[Work
                                                cache),
              "room": lambda: room_workload(bedtime, corpus / "readings", cache),
              "quiet": lambda: quiet_workload(bedtime, cache),
+             "drop": lambda: quiet_workload(bedtime, cache, "drop", DROP_FILTER),
              "evening": lambda: evening_workload(bedtime, cache),
              "short": lambda: folder_workload("short", corpus, SHORT_EXCLUDED),
              "long": lambda: folder_workload("long", corpus / "longform")}

@@ -132,20 +132,21 @@ def cut_windows(blocks: Iterable[np.ndarray], window_seconds: float,
     inside that window: the next window then starts there instead of at the window's end (the
     pipeline hands back the tail after a window's last finished sentence, see
     pipeline.resume_point). What follows a cut is carried into the next window: never more than
-    one window (plus one block) of samples is held. The VAD hears each sample once, in order
-    (vad.py), so a window's regions do not depend on where it starts.
+    one window (plus one block and one of the VAD's stretches) of samples is held. The VAD hears
+    each sample once, in order (vad.py), so a window's regions do not depend on where it starts.
     """
     size = int(window_seconds * SAMPLE_RATE)
     detector = SpeechDetector() if vad else None
     pending: list[np.ndarray] = []
     held = 0
     first_sample = 0  # the held samples' first, on the recording's clock
-    for block in blocks:
-        pending.append(block)
-        held += block.size
-        if detector:
-            detector.feed(block)
-        while held >= size:
+
+    def cut_while_held(stream_ended: bool) -> Generator[Window, float | None, None]:
+        # A window is cut once the VAD has heard all of it: it hears a stretch once the
+        # stretch is whole (vad.SPAN_FRAMES), so up to one stretch more may be held meanwhile.
+        nonlocal pending, held, first_sample
+        while held >= size and (stream_ended or detector is None
+                                or detector.heard_until >= first_sample + size):
             buffer = np.concatenate(pending)
             window, rest = _first_window(buffer[:size], first_sample, detector)
             rest = _resume_sample(window, rest, (yield window))
@@ -154,12 +155,19 @@ def cut_windows(blocks: Iterable[np.ndarray], window_seconds: float,
             first_sample += rest
             if detector:
                 detector.forget_before(first_sample)
+
+    for block in blocks:
+        pending.append(block)
+        held += block.size
+        if detector:
+            detector.feed(block)
+        yield from cut_while_held(stream_ended=False)
+    if detector:
+        detector.finish()
+    yield from cut_while_held(stream_ended=True)
     if held:
         audio = np.concatenate(pending)
-        probabilities = None
-        if detector:
-            detector.finish()
-            probabilities = _on_window_clock(detector, first_sample)
+        probabilities = _on_window_clock(detector, first_sample) if detector else None
         regions = (probabilities.regions(0, audio.size, VAD_OPTIONS) if probabilities
                    else speech_regions(audio, vad=False))
         yield Window(first_sample / SAMPLE_RATE, audio, regions, last=True,
