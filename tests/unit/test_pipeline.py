@@ -347,6 +347,26 @@ def test_skipped_speech_near_the_readers_loudness_is_transcribed_again() -> None
     assert coverage.uncovered == [] and coverage.quieter_seconds == 0.0
 
 
+def test_skipped_speech_after_the_reader_moves_away_is_transcribed_again() -> None:
+    # The reader at their level for 11 s, then 18 dB down for the rest: the first pass skipped
+    # the first 11 s after the drop and wrote the quiet reading after that. Against the loud
+    # side alone the gap is 18 dB down; against the quiet side that follows it, level with it.
+    speech = samples_of(JFK)[:11 * SAMPLE_RATE]
+    audio = np.concatenate([speech, speech / 8, speech / 8]).astype(np.float32)
+    reader = [Word(start=float(t), end=float(t) + 0.4, word=" w", probability=1.0)
+              for t in [*np.arange(0.5, 10.5, 0.5), *np.arange(22.5, 32.5, 0.5)]]
+    window = Window(0.0, audio, [(0.0, 33.0)])
+    first = [Segment(start=0.5, end=32.4, text="", words=reader)]
+    engine = QuieterVoiceEngine(quieter_voice_db=10.0)
+    coverage = Coverage()
+
+    result = _recover_gaps(engine, window, first, "en", 1, 2.0, coverage)
+
+    assert len(engine.retries) == 1
+    assert sum(len(segment.words) for segment in result) > 40 + 15
+    assert coverage.uncovered == [] and coverage.quieter_seconds == 0.0
+
+
 def test_with_the_quieter_voice_check_off_every_voice_is_transcribed_again() -> None:
     window, first = reader_then_another_voice(gain=1 / 8)
     engine = QuieterVoiceEngine(quieter_voice_db=0.0)
