@@ -16,13 +16,14 @@ A window's regions and pauses are read from its frames' probabilities with faste
 the samples still held are kept: 4 bytes per 32 ms.
 
 What the network hears is the recording raised to a speaking level where it is quiet
-(QUIET_LEVEL, moment by moment: the loudest 10 % within 5 s): its state also remembers how loud
-the speech was, and after a loud passage a quiet one goes unheard. Measured on cfb_06 read at
+(QUIET_LEVEL, moment by moment: the loudest 10 % within 5 s, or where the level steps, that of
+the quieter side; see gains_for): its state also remembers how loud the speech was, and after a
+loud passage a quiet one goes unheard. Measured on cfb_06 read at
 its own level for 2 minutes, then 34 dB down under a hum: 257 of the quiet part's 350 s of
 speech heard as recorded (all of it when that part is heard alone); raised, 346 s (40 dB down:
 101 s as recorded, 344 s raised). Where a recording speaks up it is heard as it is, but for
-the middle of a silence of ten seconds or so; and only the VAD hears the raised samples:
-Whisper gets the recording's own.
+silences of 5 s or more; and only the VAD hears the raised samples: Whisper gets the
+recording's own.
 """
 
 from __future__ import annotations
@@ -42,8 +43,12 @@ CONTEXT_SAMPLES = 64  # each frame is heard with the previous frame's last 64 sa
 STEP_FRAMES = 1875  # 60 s of frames through the network per call
 SPAN_FRAMES = 960  # 30.72 s heard at once, its loudness known
 LEVEL_SAMPLES = 1600  # loudness is measured per 100 ms ...
-LEVEL_REACH = 50  # ... and a moment's is that of the loudest 10 % within 5 s before and after
-LEVEL_PERCENTILE = 90  # (its speech, if any; the next span's 5 s are not waited for)
+LEVEL_REACH = 50  # ... and a moment's is that of the loudest 10 % within 5 s (its speech, if any)
+OWN_REACH = 5  # ... or, where louder, within 0.5 s before and after (the moment's own)
+STEP_DB = 10.0  # the level steps where the 5 s before a moment and the 5 s after differ so
+STEP_RATIO = 10 ** (STEP_DB / 20)
+LEVEL_PERCENTILE = 90
+AHEAD_SAMPLES = LEVEL_REACH * LEVEL_SAMPLES  # a span is heard once the 5 s after it are known
 QUIET_LEVEL = 0.03  # a moment quieter than this (about -30 dBFS RMS) is raised to it ...
 MAX_GAIN = 30.0  # ... by at most 30 dB (a silent stretch's hiss stays hiss: measured)
 
@@ -114,18 +119,19 @@ class SpeechDetector:
     def feed(self, samples: np.ndarray) -> None:
         audio = np.concatenate([self._unheard, samples.astype(np.float32, copy=False)])
         span = SPAN_FRAMES * FRAME_SAMPLES
-        whole = audio.size - audio.size % span
-        for first in range(0, whole, span):
-            self._hear(audio[first:first + span])
-        self._unheard = audio[whole:].copy()
+        first = 0
+        while audio.size - first >= span + AHEAD_SAMPLES:
+            self._hear(audio[first:first + span], audio[first + span:first + span + AHEAD_SAMPLES])
+            first += span
+        self._unheard = audio[first:].copy()
 
     def finish(self) -> None:
         """Hear the rest, its last part frame padded with silence (as get_speech_timestamps
         pads)."""
-        if self._unheard.size:
-            rest = self._unheard
-            self._unheard = np.zeros(0, np.float32)
-            self._hear(rest)
+        span = SPAN_FRAMES * FRAME_SAMPLES
+        rest, self._unheard = self._unheard, np.zeros(0, np.float32)
+        for first in range(0, rest.size, span):
+            self._hear(rest[first:first + span], rest[first + span:first + span + AHEAD_SAMPLES])
 
     def forget_before(self, sample: int) -> None:
         """Drop the frames that end at or before `sample`: no window will start before it."""
@@ -133,21 +139,22 @@ class SpeechDetector:
         self._values = self._values[drop:].copy()
         self._first_sample += drop * FRAME_SAMPLES
 
-    def _gain(self, span: np.ndarray) -> float | np.ndarray:
+    def _gain(self, span: np.ndarray, ahead: np.ndarray) -> float | np.ndarray:
         """1 where the span speaks up (it is then heard exactly as it is); else a gain per
-        sample, eased from one 100 ms to the next."""
-        levels = np.concatenate([self._recent_levels, loudness(span)])
+        sample, eased from one 100 ms to the next. `ahead`: the samples after the span."""
+        heard = np.concatenate([self._recent_levels, loudness(span)])
         first = self._recent_levels.size
-        self._recent_levels = levels[-LEVEL_REACH:]
-        gains = gains_for(levels, first)
+        self._recent_levels = heard[-LEVEL_REACH:]
+        levels = np.concatenate([heard, loudness(ahead)]) if ahead.size else heard
+        gains = gains_for(levels, first, heard.size - first)
         if np.all(gains == 1.0):
             return 1.0
         centres = (np.arange(gains.size) + 0.5) * LEVEL_SAMPLES
         return np.interp(np.arange(span.size), centres, gains)
 
-    def _hear(self, span: np.ndarray) -> None:
+    def _hear(self, span: np.ndarray, ahead: np.ndarray) -> None:
         """Hear a whole span, or the recording's rest (its last part frame padded)."""
-        raised = (span * self._gain(span)).astype(np.float32, copy=False)
+        raised = (span * self._gain(span, ahead)).astype(np.float32, copy=False)
         frames = np.pad(raised, (0, -raised.size % FRAME_SAMPLES)).reshape(-1, FRAME_SAMPLES)
         contexts = np.roll(frames[:, -CONTEXT_SAMPLES:], 1, axis=0)
         contexts[0] = self._context
@@ -170,15 +177,32 @@ def loudness(span: np.ndarray) -> np.ndarray:
     return np.array([np.sqrt(np.mean(piece ** 2)) if piece.size else 0.0 for piece in pieces])
 
 
-def gains_for(levels: np.ndarray, first: int) -> np.ndarray:
-    """The gain of each 100 ms from `levels[first]` on: 1 where the moment's speech is at
-    QUIET_LEVEL or louder, else what raises it there (at most MAX_GAIN)."""
-    gains = np.empty(levels.size - first)
-    for index in range(first, levels.size):
-        around = levels[max(0, index - LEVEL_REACH):index + LEVEL_REACH + 1]
-        level = float(np.percentile(around, LEVEL_PERCENTILE))
+def gains_for(levels: np.ndarray, first: int, count: int) -> np.ndarray:
+    """The gain of each 100 ms from `levels[first]` on, for `count` of them: 1 where the
+    moment's speech is at QUIET_LEVEL or louder, else what raises it there (at most MAX_GAIN).
+
+    A moment's speech is as loud as the loudest 10 % within 5 s of it; but where the level
+    steps (the 5 s before and the 5 s after differ by STEP_DB: a reader turns away, a quiet
+    recording joined after a loud one), as the quieter side's, unless the moment itself (0.5 s
+    either side) is louder. Measured over 5 s either side at once, the loud side held the
+    quiet one unraised, and unheard, for 4 s after a step down (the benchmark's `drop`: 14-17
+    words lost there). A silence of 5 s or more is such a step too, and is raised from its
+    start (hiss raised stays hiss: measured), where only the middle of a silence of ten seconds
+    or so was."""
+    gains = np.empty(count)
+    for index in range(first, first + count):
+        level = _level(levels[max(0, index - LEVEL_REACH):index + LEVEL_REACH + 1])
+        before = _level(levels[max(0, index - LEVEL_REACH):index + 1])
+        after = _level(levels[index:index + LEVEL_REACH + 1])
+        if min(before, after) * STEP_RATIO < max(before, after):
+            own = _level(levels[max(0, index - OWN_REACH):index + OWN_REACH + 1])
+            level = max(own, min(before, after))
         gains[index - first] = min(MAX_GAIN, max(1.0, QUIET_LEVEL / max(level, 1e-9)))
     return gains
+
+
+def _level(levels: np.ndarray) -> float:
+    return float(np.percentile(levels, LEVEL_PERCENTILE))
 
 
 class _Replay:

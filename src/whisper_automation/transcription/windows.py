@@ -132,8 +132,9 @@ def cut_windows(blocks: Iterable[np.ndarray], window_seconds: float,
     inside that window: the next window then starts there instead of at the window's end (the
     pipeline hands back the tail after a window's last finished sentence, see
     pipeline.resume_point). What follows a cut is carried into the next window: never more than
-    one window (plus one block and one of the VAD's stretches) of samples is held. The VAD hears
-    each sample once, in order (vad.py), so a window's regions do not depend on where it starts.
+    one window (plus one block, one of the VAD's stretches and 5 s) of samples is held. The VAD
+    hears each sample once, in order (vad.py), so a window's regions do not depend on where it
+    starts.
     """
     size = int(window_seconds * SAMPLE_RATE)
     detector = SpeechDetector() if vad else None
@@ -143,7 +144,8 @@ def cut_windows(blocks: Iterable[np.ndarray], window_seconds: float,
 
     def cut_while_held(stream_ended: bool) -> Generator[Window, float | None, None]:
         # A window is cut once the VAD has heard all of it: it hears a stretch once the
-        # stretch is whole (vad.SPAN_FRAMES), so up to one stretch more may be held meanwhile.
+        # stretch is whole (vad.SPAN_FRAMES) and the 5 s after it are known (vad.AHEAD_SAMPLES,
+        # for its loudness), so up to one stretch and 5 s more may be held meanwhile.
         nonlocal pending, held, first_sample
         while held >= size and (stream_ended or detector is None
                                 or detector.heard_until >= first_sample + size):
