@@ -236,8 +236,8 @@ class Settings:
         "on its own; 0 = off.", _float_at_least(0))
     quieter_voice_db: float = setting(
         "WA_QUIETER_VOICE_DB", "10",
-        "Skipped speech this many dB or more below the voice transcribed around it is another "
-        "voice in the room (a television, the next room): reported as uncovered, not "
+        "Skipped speech this many dB or more below the voice transcribed on each side of it is "
+        "another voice in the room (a television, the next room): reported as uncovered, not "
         "transcribed again; 0 = transcribe it too.", _float_at_least(0))
     retranscribe_other_models: bool = setting(
         "WA_RETRANSCRIBE_OTHER_MODELS", "false",
