@@ -139,3 +139,16 @@ def test_a_recording_that_speaks_up_is_heard_exactly_as_it_is(jfk_with_pauses) -
     gains = SpeechDetector()._gain(silence_between, audio[:0])  # 12 s of silence: raised
     assert isinstance(gains, np.ndarray) and gains.max() == vad.MAX_GAIN
     assert np.all(gains[:audio.size - 6 * SAMPLE_RATE] == 1.0)
+
+
+def test_after_a_step_down_the_quiet_side_is_raised_at_once() -> None:
+    # 10 s of speech at -20 dBFS, then 10 s at -60 dBFS, in 100 ms loudness measures: the
+    # loud side is heard as it is, the quiet side raised within 0.5 s of the step (its own
+    # 0.5 s either side, which still holds the loud side, until then; with the loud side
+    # anywhere within 5 s it used to stay unraised for 4 s).
+    levels = np.concatenate([np.full(100, 0.1), np.full(100, 0.001)])
+    gains = vad.gains_for(levels, 0, levels.size)
+    assert np.all(gains[:100] == 1.0)
+    assert np.all(gains[105:] == vad.MAX_GAIN)
+    level_speech = np.full(200, 0.005)  # quiet speech throughout, no step: raised evenly
+    assert np.allclose(vad.gains_for(level_speech, 0, 200), 6.0)

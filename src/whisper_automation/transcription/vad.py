@@ -189,16 +189,30 @@ def gains_for(levels: np.ndarray, first: int, count: int) -> np.ndarray:
     words lost there). A silence of 5 s or more is such a step too, and is raised from its
     start (hiss raised stays hiss: measured), where only the middle of a silence of ten seconds
     or so was."""
-    gains = np.empty(count)
-    for index in range(first, first + count):
-        level = _level(levels[max(0, index - LEVEL_REACH):index + LEVEL_REACH + 1])
-        before = _level(levels[max(0, index - LEVEL_REACH):index + 1])
-        after = _level(levels[index:index + LEVEL_REACH + 1])
-        if min(before, after) * STEP_RATIO < max(before, after):
-            own = _level(levels[max(0, index - OWN_REACH):index + OWN_REACH + 1])
-            level = max(own, min(before, after))
-        gains[index - first] = min(MAX_GAIN, max(1.0, QUIET_LEVEL / max(level, 1e-9)))
-    return gains
+    level = _levels(levels, first, count, LEVEL_REACH, LEVEL_REACH)
+    before = _levels(levels, first, count, LEVEL_REACH, 0)
+    after = _levels(levels, first, count, 0, LEVEL_REACH)
+    quieter = np.minimum(before, after)
+    step = quieter * STEP_RATIO < np.maximum(before, after)
+    if step.any():
+        own = _levels(levels, first, count, OWN_REACH, OWN_REACH)
+        level = np.where(step, np.maximum(own, quieter), level)
+    return np.clip(QUIET_LEVEL / np.maximum(level, 1e-9), 1.0, MAX_GAIN)
+
+
+def _levels(levels: np.ndarray, first: int, count: int, back: int, ahead: int) -> np.ndarray:
+    """For each of `count` moments from `levels[first]` on, the loudest 10 % of the `back`
+    before it, itself and the `ahead` after it (as many as there are, at either end)."""
+    moments = np.arange(first, first + count)
+    whole = (moments >= back) & (moments + ahead < levels.size)
+    found = np.empty(count)
+    if whole.any():  # all at once; only the recording's first and last 5 s are one by one
+        windows = np.lib.stride_tricks.sliding_window_view(levels, back + ahead + 1)
+        found[whole] = np.percentile(windows[moments[whole] - back], LEVEL_PERCENTILE, axis=1)
+    for index in np.flatnonzero(~whole):
+        moment = moments[index]
+        found[index] = _level(levels[max(0, moment - back):moment + ahead + 1])
+    return found
 
 
 def _level(levels: np.ndarray) -> float:
