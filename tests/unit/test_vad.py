@@ -45,7 +45,11 @@ def blocks(audio: np.ndarray, seconds: float):
 
 @pytest.fixture(scope="module")
 def jfk_with_pauses() -> np.ndarray:
-    return join_with_pauses([samples_of(JFK)] * 3, pause_seconds=2.5)[0]
+    """JFK three times with 2.5 s pauses, under a recorder's faint hiss (exact digital zeros
+    would be a join between recordings, which the VAD hears afresh)."""
+    audio = join_with_pauses([samples_of(JFK)] * 3, pause_seconds=2.5)[0]
+    hiss = np.random.default_rng(1).uniform(-1e-4, 1e-4, audio.size)
+    return (audio + hiss).astype(np.float32)
 
 
 def test_probabilities_heard_block_by_block_are_faster_whispers_one_pass_where_speech_is_loud(
@@ -152,3 +156,21 @@ def test_after_a_step_down_the_quiet_side_is_raised_at_once() -> None:
     assert np.all(gains[105:] == vad.MAX_GAIN)
     level_speech = np.full(200, 0.005)  # quiet speech throughout, no step: raised evenly
     assert np.allclose(vad.gains_for(level_speech, 0, 200), 6.0)
+
+
+def test_a_recording_joined_after_digital_silence_is_heard_as_it_is_alone() -> None:
+    # LJ Speech's reader, 2.5 s of exact zeros (how recordings are joined), then JFK: what
+    # follows the join is heard from a fresh state, exactly as JFK alone; carried over the
+    # join, the state of the voice before it would change what is heard after it.
+    before = np.concatenate([samples_of(path) for path in
+                             sorted((SAMPLES / "lj-speech/chapter-1").iterdir())[:2]])
+    join = np.zeros(-(before.size + 40_000) % FRAME_SAMPLES + 40_000, np.float32)
+    after = samples_of(JFK)
+    joined = np.concatenate([before, join, after]).astype(np.float32)
+    first = (before.size + join.size) // FRAME_SAMPLES
+    alone = SpeechDetector.of(after).values
+    heard = SpeechDetector.of(joined).values[first:]
+    np.testing.assert_allclose(heard, alone, atol=1e-5)
+    with_hiss = joined + np.random.default_rng(3).uniform(-1e-4, 1e-4, joined.size)
+    carried = SpeechDetector.of(with_hiss.astype(np.float32)).values[first:]
+    assert np.abs(carried - alone).max() > 0.01  # a pause with sound is no join
