@@ -307,11 +307,12 @@ class QuieterVoiceEngine(RetryScriptEngine):
         return every_half_second(seconds)
 
 
-def reader_then_another_voice(gain: float) -> tuple[Window, list[Segment]]:
+def reader_then_another_voice(gain: float, after: float = 1.0) -> tuple[Window, list[Segment]]:
     """11 s of a reader, 11 s in which only another voice speaks, `gain` times as loud, then
-    the reader again; the first pass wrote the reader's words only, as Whisper does."""
+    the reader again, `after` times as loud; the first pass wrote the reader's words only, as
+    Whisper does."""
     speech = samples_of(JFK)[:11 * SAMPLE_RATE]
-    audio = np.concatenate([speech, speech * gain, speech]).astype(np.float32)
+    audio = np.concatenate([speech, speech * gain, speech * after]).astype(np.float32)
     reader = [Word(start=float(t), end=float(t) + 0.4, word=" w", probability=1.0)
               for t in [*np.arange(0.5, 10.5, 0.5), *np.arange(22.5, 32.5, 0.5)]]
     return (Window(0.0, audio, [(0.0, 33.0)]),
@@ -335,28 +336,14 @@ def test_a_voice_far_quieter_than_the_reader_is_reported_not_transcribed_again()
         coverage.quieter_seconds, abs=0.01)
 
 
-def test_skipped_speech_near_the_readers_loudness_is_transcribed_again() -> None:
-    window, first = reader_then_another_voice(gain=1 / 2)  # 6 dB down: the reader, softer
-    engine = QuieterVoiceEngine(quieter_voice_db=10.0)
-    coverage = Coverage()
-
-    result = _recover_gaps(engine, window, first, "en", 1, 2.0, coverage)
-
-    assert len(engine.retries) == 1
-    assert sum(len(segment.words) for segment in result) > 40 + 15
-    assert coverage.uncovered == [] and coverage.quieter_seconds == 0.0
-
-
-def test_skipped_speech_after_the_reader_moves_away_is_transcribed_again() -> None:
-    # The reader at their level for 11 s, then 18 dB down for the rest: the first pass skipped
-    # the first 11 s after the drop and wrote the quiet reading after that. Against the loud
-    # side alone the gap is 18 dB down; against the quiet side that follows it, level with it.
-    speech = samples_of(JFK)[:11 * SAMPLE_RATE]
-    audio = np.concatenate([speech, speech / 8, speech / 8]).astype(np.float32)
-    reader = [Word(start=float(t), end=float(t) + 0.4, word=" w", probability=1.0)
-              for t in [*np.arange(0.5, 10.5, 0.5), *np.arange(22.5, 32.5, 0.5)]]
-    window = Window(0.0, audio, [(0.0, 33.0)])
-    first = [Segment(start=0.5, end=32.4, text="", words=reader)]
+@pytest.mark.parametrize(("gain", "after"), [(1 / 2, 1.0), (1 / 8, 1 / 8)],
+                         ids=["the-reader-softer", "the-reader-moved-away"])
+def test_skipped_speech_near_the_readers_loudness_is_transcribed_again(
+        gain: float, after: float) -> None:
+    # the-reader-softer: 6 dB down between two loud passages. the-reader-moved-away: the
+    # reader 18 dB down from 11 s on, the first 11 s after the drop skipped: against the loud
+    # side alone the gap is 18 dB down, against the quiet side that follows it level with it.
+    window, first = reader_then_another_voice(gain, after)
     engine = QuieterVoiceEngine(quieter_voice_db=10.0)
     coverage = Coverage()
 
