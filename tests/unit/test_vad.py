@@ -12,7 +12,7 @@ import pytest
 from faster_whisper.vad import get_speech_timestamps, get_vad_model
 
 from tests.support.audio import JFK, SAMPLES, join_with_pauses, samples_of
-from whisper_automation.transcription import vad
+from whisper_automation.transcription import loudness
 from whisper_automation.transcription.speech import SAMPLE_RATE
 from whisper_automation.transcription.vad import FRAME_SAMPLES, SpeechDetector
 from whisper_automation.transcription.windows import (
@@ -120,7 +120,7 @@ def test_a_quiet_reader_after_a_loud_one_is_heard(raised: bool, monkeypatch) -> 
     # for the VAD only, she is heard as she is alone, from the step down on (raised only where
     # the loud voice was more than 5 s away, she went unheard for her first 4 s).
     if not raised:
-        monkeypatch.setattr(vad, "MAX_GAIN", 1.0)
+        monkeypatch.setattr(loudness, "MAX_GAIN", 1.0)
     loud = np.concatenate([samples_of(path) for path in
                            sorted((SAMPLES / "lj-speech/chapter-1").iterdir())])
     reader = samples_of(READING) * 0.02
@@ -141,21 +141,8 @@ def test_a_recording_that_speaks_up_is_heard_exactly_as_it_is(jfk_with_pauses) -
     assert SpeechDetector()._gain(audio, audio[:0]) == 1.0
     silence_between = np.concatenate([audio, np.zeros(12 * SAMPLE_RATE, np.float32), audio])
     gains = SpeechDetector()._gain(silence_between, audio[:0])  # 12 s of silence: raised
-    assert isinstance(gains, np.ndarray) and gains.max() == vad.MAX_GAIN
+    assert isinstance(gains, np.ndarray) and gains.max() == loudness.MAX_GAIN
     assert np.all(gains[:audio.size - 6 * SAMPLE_RATE] == 1.0)
-
-
-def test_after_a_step_down_the_quiet_side_is_raised_at_once() -> None:
-    # 10 s of speech at -20 dBFS, then 10 s at -60 dBFS, in 100 ms loudness measures: the
-    # loud side is heard as it is, the quiet side raised within 0.5 s of the step (its own
-    # 0.5 s either side, which still holds the loud side, until then; with the loud side
-    # anywhere within 5 s it used to stay unraised for 4 s).
-    levels = np.concatenate([np.full(100, 0.1), np.full(100, 0.001)])
-    gains = vad.gains_for(levels, 0, levels.size)
-    assert np.all(gains[:100] == 1.0)
-    assert np.all(gains[105:] == vad.MAX_GAIN)
-    level_speech = np.full(200, 0.005)  # quiet speech throughout, no step: raised evenly
-    assert np.allclose(vad.gains_for(level_speech, 0, 200), 6.0)
 
 
 def test_a_recording_joined_after_digital_silence_is_heard_as_it_is_alone() -> None:

@@ -22,8 +22,8 @@ loud passage a quiet one goes unheard. Measured on cfb_06 read at
 its own level for 2 minutes, then 34 dB down under a hum: 257 of the quiet part's 350 s of
 speech heard as recorded (all of it when that part is heard alone); raised, 346 s (40 dB down:
 101 s as recorded, 344 s raised). Where a recording speaks up it is heard as it is, but for
-silences of 5 s or more; and only the VAD hears the raised samples: Whisper gets the
-recording's own.
+silences of 5 s or more. The level and the gain are loudness.gains_for's; Whisper is given
+the speech raised too where it lies far below a speaking level (loudness.raised).
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ from itertools import pairwise
 import numpy as np
 from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
 
+from whisper_automation.transcription.loudness import (
+    LEVEL_REACH,
+    LEVEL_SAMPLES,
+    gains_for,
+    loudness,
+)
 from whisper_automation.transcription.speech import SAMPLE_RATE
 
 FRAME_SAMPLES = 512  # Silero's frame at 16 kHz: 32 ms
@@ -47,15 +53,7 @@ STEP_FRAMES = 1875  # 60 s of frames through the network per call
 # fresh state, as it would hear that recording alone (see SpeechDetector._restarts).
 RESTART_FRAMES = 31
 SPAN_FRAMES = 960  # 30.72 s heard at once, its loudness known
-LEVEL_SAMPLES = 1600  # loudness is measured per 100 ms ...
-LEVEL_REACH = 50  # ... and a moment's is that of the loudest 10 % within 5 s (its speech, if any)
-OWN_REACH = 5  # ... or, where louder, within 0.5 s before and after (the moment's own)
-STEP_DB = 10.0  # the level steps where the 5 s before a moment and the 5 s after differ so
-STEP_RATIO = 10 ** (STEP_DB / 20)
-LEVEL_PERCENTILE = 90
 AHEAD_SAMPLES = LEVEL_REACH * LEVEL_SAMPLES  # a span is heard once the 5 s after it are known
-QUIET_LEVEL = 0.03  # a moment quieter than this (about -30 dBFS RMS) is raised to it ...
-MAX_GAIN = 30.0  # ... by at most 30 dB (a silent stretch's hiss stays hiss: measured)
 
 Region = tuple[float, float]  # (start, end) seconds
 # The network's session is one per process, and a replay swaps it out for a moment: whoever
@@ -195,54 +193,6 @@ class SpeechDetector:
                 restarts.add(index)
             self._silent_frames = 0
         return restarts
-
-
-def loudness(span: np.ndarray) -> np.ndarray:
-    """RMS of each 100 ms of `span` (the last part one included)."""
-    pieces = np.array_split(span.astype(np.float64), max(1, -(-span.size // LEVEL_SAMPLES)))
-    return np.array([np.sqrt(np.mean(piece ** 2)) if piece.size else 0.0 for piece in pieces])
-
-
-def gains_for(levels: np.ndarray, first: int, count: int) -> np.ndarray:
-    """The gain of each 100 ms from `levels[first]` on, for `count` of them: 1 where the
-    moment's speech is at QUIET_LEVEL or louder, else what raises it there (at most MAX_GAIN).
-
-    A moment's speech is as loud as the loudest 10 % within 5 s of it; but where the level
-    steps (the 5 s before and the 5 s after differ by STEP_DB: a reader turns away, a quiet
-    recording joined after a loud one), as the quieter side's, unless the moment itself (0.5 s
-    either side) is louder. Measured over 5 s either side at once, the loud side held the
-    quiet one unraised, and unheard, for 4 s after a step down (the benchmark's `drop`: 14-17
-    words lost there). A silence of 5 s or more is such a step too, and is raised from its
-    start (hiss raised stays hiss: measured), where only the middle of a silence of ten seconds
-    or so was."""
-    level = _levels(levels, first, count, LEVEL_REACH, LEVEL_REACH)
-    before = _levels(levels, first, count, LEVEL_REACH, 0)
-    after = _levels(levels, first, count, 0, LEVEL_REACH)
-    quieter = np.minimum(before, after)
-    step = quieter * STEP_RATIO < np.maximum(before, after)
-    if step.any():
-        own = _levels(levels, first, count, OWN_REACH, OWN_REACH)
-        level = np.where(step, np.maximum(own, quieter), level)
-    return np.clip(QUIET_LEVEL / np.maximum(level, 1e-9), 1.0, MAX_GAIN)
-
-
-def _levels(levels: np.ndarray, first: int, count: int, back: int, ahead: int) -> np.ndarray:
-    """For each of `count` moments from `levels[first]` on, the loudest 10 % of the `back`
-    before it, itself and the `ahead` after it (as many as there are, at either end)."""
-    moments = np.arange(first, first + count)
-    whole = (moments >= back) & (moments + ahead < levels.size)
-    found = np.empty(count)
-    if whole.any():  # all at once; only the recording's first and last 5 s are one by one
-        windows = np.lib.stride_tricks.sliding_window_view(levels, back + ahead + 1)
-        found[whole] = np.percentile(windows[moments[whole] - back], LEVEL_PERCENTILE, axis=1)
-    for index in np.flatnonzero(~whole):
-        moment = moments[index]
-        found[index] = _level(levels[max(0, moment - back):moment + ahead + 1])
-    return found
-
-
-def _level(levels: np.ndarray) -> float:
-    return float(np.percentile(levels, LEVEL_PERCENTILE))
 
 
 class _Replay:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from faster_whisper.vad import VadOptions
 
+from whisper_automation.transcription.loudness import raised
 from whisper_automation.transcription.speech import SAMPLE_RATE, Speech
 from whisper_automation.transcription.vad import FrameProbabilities, Region, SpeechDetector
 
@@ -228,8 +229,9 @@ class TimeMap:
 
 def join_speech(audio: np.ndarray, regions: list[Region], offset: float = 0.0
                 ) -> tuple[Speech, TimeMap]:
-    """The regions' samples end to end, their <= 30 s clips, and the map back to `offset` +
-    position in `audio`."""
+    """The regions' samples end to end, raised to a speaking level where they are quiet
+    (loudness.raised), their <= 30 s clips, and the map back to `offset` + position in
+    `audio`."""
     pieces: list[np.ndarray] = []
     joined: list[float] = []
     original: list[float] = []
@@ -242,7 +244,7 @@ def join_speech(audio: np.ndarray, regions: list[Region], offset: float = 0.0
         joined.append(position)
         original.append(offset + start)
         position += piece.size / SAMPLE_RATE
-    joined_audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    joined_audio = raised(np.concatenate(pieces)) if pieces else np.zeros(0, dtype=np.float32)
     lengths = [piece.size / SAMPLE_RATE for piece in pieces]
     return Speech(joined_audio, group_clips(joined, lengths)), TimeMap(joined, original)
 
