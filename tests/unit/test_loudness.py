@@ -70,3 +70,20 @@ def test_whisper_hears_speech_near_a_speaking_level_as_it_is_and_far_below_it_ra
     needed_db = np.array([5.0, 10.0, 15.0, 20.0, 29.5])
     given = loudness.for_whisper(10 ** (needed_db / 20))
     np.testing.assert_allclose(20 * np.log10(given), [0.0, 0.0, 10.0, 20.0, 29.5], atol=1e-9)
+
+
+def test_the_end_of_what_whisper_is_given_is_no_step_down() -> None:
+    # Another reader, 50 dB down, for the last 2 s after the speaker's last words: the side
+    # after her is cut short by the end of the recording, so the level does not step there,
+    # and Whisper hears her as recorded (raised, base wrote her words). The same voice going
+    # on for 22 s after the speaker is a step down, and raised.
+    jfk = hissing(samples_of(JFK))
+    far = jfk * 0.003
+    at_the_end = np.concatenate([jfk, far[:2 * SAMPLE_RATE]])
+    assert loudness.raised(at_the_end) is at_the_end
+    going_on = np.concatenate([jfk, far, far])
+    louder = loudness.raised(going_on)
+    middle = slice(jfk.size + 6 * SAMPLE_RATE, jfk.size + 16 * SAMPLE_RATE)
+    assert speech_level(louder[middle]) > 10 * speech_level(going_on[middle])
+    np.testing.assert_array_equal(louder[:jfk.size - 6 * SAMPLE_RATE],
+                                  going_on[:jfk.size - 6 * SAMPLE_RATE])

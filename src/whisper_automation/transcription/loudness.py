@@ -42,7 +42,8 @@ def loudness(span: np.ndarray) -> np.ndarray:
     return np.array([np.sqrt(np.mean(piece ** 2)) if piece.size else 0.0 for piece in pieces])
 
 
-def gains_for(levels: np.ndarray, first: int, count: int) -> np.ndarray:
+def gains_for(levels: np.ndarray, first: int, count: int, steps_at_ends: bool = True
+              ) -> np.ndarray:
     """The gain of each 100 ms from `levels[first]` on, for `count` of them: 1 where the
     moment's speech is at QUIET_LEVEL or louder, else what raises it there (at most MAX_GAIN).
 
@@ -53,12 +54,16 @@ def gains_for(levels: np.ndarray, first: int, count: int) -> np.ndarray:
     quiet one unraised, and unheard, for 4 s after a step down (the benchmark's `drop`: 14-17
     words lost there). A silence of 5 s or more is such a step too, and is raised from its
     start (hiss raised stays hiss: measured), where only the middle of a silence of ten seconds
-    or so was."""
+    or so was. `steps_at_ends` False: within 5 s of either end of `levels` the side cut short
+    is no step (see raised)."""
     level = _levels(levels, first, count, LEVEL_REACH, LEVEL_REACH)
     before = _levels(levels, first, count, LEVEL_REACH, 0)
     after = _levels(levels, first, count, 0, LEVEL_REACH)
     quieter = np.minimum(before, after)
     step = quieter * STEP_RATIO < np.maximum(before, after)
+    if not steps_at_ends:
+        moments = np.arange(first, first + count)
+        step &= (moments >= LEVEL_REACH) & (moments + LEVEL_REACH < levels.size)
     if step.any():
         own = _levels(levels, first, count, OWN_REACH, OWN_REACH)
         level = np.where(step, np.maximum(own, quieter), level)
@@ -93,7 +98,11 @@ def raised(audio: np.ndarray) -> np.ndarray:
     blocks = range(0, audio.size, RAISE_BLOCK_SAMPLES)
     levels = np.concatenate([loudness(audio[first:first + RAISE_BLOCK_SAMPLES])
                              for first in blocks])
-    gains = for_whisper(gains_for(levels, 0, levels.size))
+    # A window's or a retried stretch's ends are no steps in the recording: a side cut short
+    # there (the speech before a window, a stretch's first 100 ms of padding) is not heard as
+    # the level stepping (measured: base wrote another reader's 2.2 s after a reading's last
+    # words, raised by the step down to it at the end of the file).
+    gains = for_whisper(gains_for(levels, 0, levels.size, steps_at_ends=False))
     if np.all(gains == 1.0):
         return audio
     centres = (np.arange(gains.size) + 0.5) * LEVEL_SAMPLES
