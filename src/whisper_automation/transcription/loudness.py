@@ -8,9 +8,9 @@ up any differently: where every moment is loud enough, the samples pass exactly 
 Whisper's input is an absolute log-mel spectrogram: the same words 34 dB down reach the model
 as a rarer input, and it skips and mishears more of them. Measured on the benchmark's `drop`
 (the bedtime readings 34 dB down after two minutes, under a hum), tiny.en: 858 errors and a
-7-word run lost with the recording's own samples, 729 and 5 raised; base 582 and 5, 564 and
-3. Where the speech is at a speaking level (the clean, phone-like, harder and room readings)
-nothing is raised but a few seconds at the ends and pauses of some files (docs/benchmarks.md).
+7-word run lost with the recording's own samples, 732 and 5 raised; base 582 and 5, 558 and
+3. Where the speech is at a speaking level (every recording of ../shared/corpus, and the
+benchmark's phone-like, harder and room readings) nothing is raised (docs/benchmarks.md).
 """
 
 from __future__ import annotations
