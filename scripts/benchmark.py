@@ -190,6 +190,8 @@ VARIANTS: dict[str, tuple[bool, Callable[[list[Path], Path, Models], list[str]]]
     "project-sequential": (False, project("--batch-size", "0")),
     "project-batch8": (False, project("--batch-size", "8")),
     "project-w120": (False, project("--window-seconds", "120")),
+    "project-w300": (False, project("--window-seconds", "300")),
+    "project-w600": (False, project("--window-seconds", "600")),
     "project-recover1": (False, project("--recover-seconds", "1")),
     "project-float32": (False, project("--compute-type", "float32")),
     "project-2x2": (False, project("--threads", "2")),
