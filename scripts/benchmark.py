@@ -187,6 +187,8 @@ VARIANTS: dict[str, tuple[bool, Callable[[list[Path], Path, Models], list[str]]]
     "project-baseline": (False, project_baseline),  # the same, another checkout's code
     "project-auto-beam": (False, project("--beam-size", "auto")),  # greedy past 2 minutes
     "project-greedy": (False, project("--beam-size", "1")),
+    "project-beam3": (False, project("--beam-size", "3")),
+    "project-beam4": (False, project("--beam-size", "4")),
     "project-sequential": (False, project("--batch-size", "0")),
     "project-batch8": (False, project("--batch-size", "8")),
     "project-w120": (False, project("--window-seconds", "120")),
