@@ -34,6 +34,9 @@ pytestmark = pytest.mark.integration
 DATA = Path(__file__).resolve().parent.parent / "data"
 EXCERPT = DATA / "cfb_06-first30s.mp3"
 LJ_CLIPS = sorted((SAMPLES / "lj-speech/chapter-1").iterdir())
+# LJ001-0001 to -0019, nineteen consecutive sentences of one reading: the bundled five and the
+# fourteen kept for the tests (tests/data/lj-speech, tests/data/MANIFEST.tsv).
+LJ_SENTENCES = sorted([*LJ_CLIPS, *(DATA / "lj-speech").iterdir()], key=lambda path: path.stem)
 
 PEAK_RSS = """
 import json, resource, sys
@@ -222,11 +225,15 @@ def test_words_skipped_at_the_vads_thirty_second_cut_are_transcribed_again() -> 
 
 @pytest.mark.parametrize("batch_size", [0, 4], ids=["sequential", "batched-in-two-groups"])
 def test_window_seams_neither_drop_nor_repeat_a_word(tmp_path: Path, batch_size: int) -> None:
-    # Twenty sentences with 1.5 s pauses (2.5 minutes): 60 s windows cut it at pauses. (Not
+    # Nineteen sentences with 1.5 s pauses (2.6 minutes): 60 s windows cut it at pauses. (Not
     # jfk.flac: its closing applause makes tiny.en add "Thank you." wherever the audio ends.)
-    texts = references()
-    keys = [path.relative_to(SAMPLES).as_posix() for path in LJ_CLIPS] * 4
-    audio, pauses = join_with_pauses([samples_of(SAMPLES / key) for key in keys], 1.5)
+    # Nineteen different sentences, not five said four times: a batched clip that opens with
+    # the very words its prompt (the text before its window) ends on is skipped by Whisper as
+    # already said, and recovered by the retries (an AMD Zen 2 did so); that is the recovery's
+    # matter (docs/benchmarks.md, "The same words again"), not the seams'.
+    texts = {**references(), **references(DATA / "MANIFEST.tsv")}
+    keys = [sentence_key(path) for path in LJ_SENTENCES]
+    audio, pauses = join_with_pauses([samples_of(path) for path in LJ_SENTENCES], 1.5)
     recording = write_wav(tmp_path / "sentences.wav", audio)
 
     # Two threads: batched, a window's clips are decoded in two groups at once, then joined.
@@ -251,6 +258,12 @@ def test_window_seams_neither_drop_nor_repeat_a_word(tmp_path: Path, batch_size:
             assert len(normalise(said).split()) <= len(normalise(texts[key]).split()) + 1, \
                 (key, said)
     assert at_seams >= len(cuts)
+
+
+def sentence_key(path: Path) -> str:
+    """The path as its MANIFEST.tsv names it (samples/ or tests/data/)."""
+    root = SAMPLES if path.is_relative_to(SAMPLES) else DATA
+    return path.relative_to(root).as_posix()
 
 
 def sentence_words(result: Result, start: float, end: float) -> str:
