@@ -9,6 +9,7 @@ from whisper_automation.transcription.coverage import (
     covered_spans,
     find_gaps,
     misplaced_copies,
+    orphaned_neighbours,
     retried_words,
     spans_cut,
     speech_cuts,
@@ -174,6 +175,52 @@ def test_words_beside_a_retried_gap_that_the_retry_did_not_hear_are_no_copy() ->
                           word("time", 820.1, 821.8))
 
     assert misplaced_copies(segments, heard, 797.4, 819.1) == []
+
+
+def skipped_sentences_retried() -> tuple[list[Segment], list[Segment]]:
+    """A batched clip's first pass (an AMD Zen 2, the sentences said again): it skipped two
+    sentences its prompt ended on, put "printing" before the skipped speech and stretched
+    "in the" over it; the retry of 111.57-119.85 s heard them and "printing in the" after."""
+    first = [segment(word("book.", 109.52, 109.88)),
+             segment(word("printing", 110.89, 111.57), word("in", 111.57, 112.25),
+                     word("the", 112.25, 119.85), word("only", 119.85, 120.11),
+                     word("sense", 120.11, 120.69))]
+    heard = [segment(word("And", 111.27, 111.97), word("it", 111.97, 112.31),
+                     word("is", 112.31, 112.51), word("worth", 112.51, 112.75),
+                     word("typography,", 116.29, 118.03), word("printing", 118.73, 119.17),
+                     word("in", 119.17, 119.77), word("the", 119.77, 119.95))]
+    return first, heard
+
+
+def test_a_word_beside_the_stretch_whose_phrase_the_retry_heard_further_on_is_an_orphan() -> None:
+    first, heard = skipped_sentences_retried()
+
+    orphans = orphaned_neighbours(first, heard, 111.57, 119.85)
+
+    assert [(w.word, w.start) for w in orphans] == [(" printing", 110.89)]
+
+
+def test_a_phrase_said_twice_keeps_the_word_before_the_stretch() -> None:
+    # The reader said "printing in the" at 110.9 s and again at 118.7 s: the retry hears the
+    # first "in the" inside the stretch too, so "printing" there is no orphan.
+    first, heard = skipped_sentences_retried()
+    heard[0] = segment(word("in", 111.6, 111.8), word("the", 111.8, 112.0),
+                       *heard[0].words[1:])
+
+    assert orphaned_neighbours(first, heard, 111.57, 119.85) == []
+
+
+def test_a_word_after_the_stretch_whose_phrase_the_retry_heard_earlier_is_an_orphan() -> None:
+    # The mirror image: "in the" stretched back over skipped speech, "end" after it, and the
+    # retry heard "in the end" at the stretch's start.
+    first = [segment(word("was", 9.5, 9.8), word("in", 10.0, 14.0), word("the", 14.0, 18.0),
+                     word("end", 18.2, 18.5))]
+    heard = [segment(word("in", 10.1, 10.3), word("the", 10.3, 10.4), word("end", 10.4, 10.8),
+                     word("they", 11.0, 11.3), word("slept", 11.3, 11.9))]
+
+    orphans = orphaned_neighbours(first, heard, 10.0, 18.0)
+
+    assert [(w.word, w.start) for w in orphans] == [(" end", 18.2)]
 
 
 def test_a_stretched_word_sits_where_it_starts_not_over_the_speech_it_stretches_across() -> None:

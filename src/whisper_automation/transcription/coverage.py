@@ -253,6 +253,63 @@ def misplaced_copies(segments: list[Segment], heard: list[Segment], start: float
     return spans
 
 
+def orphaned_neighbours(segments: list[Segment], heard: list[Segment], start: float,
+                        end: float) -> list[Word]:
+    """The first pass's words just before and just after the retried stretch [start, end) that
+    begin (end) a phrase of COPY_RUN_WORDS whose other words the first pass wrote inside the
+    stretch, where the retry (`heard`) wrote that phrase only further off: the word belongs
+    with the rest of its phrase, so the retry has written it already.
+
+    Seen on an AMD Zen 2 (docs/benchmarks.md, "The same words again"): a batched clip whose
+    prompt ended on its two opening sentences skipped them; its first words after them,
+    "printing in the", were aligned back over the skipped speech, "printing" just before it
+    and "in the" stretched across it. The retry heard the two sentences, then "printing in
+    the" 7 s on, where it was said, and the first pass's "printing" stayed too: written twice.
+    A phrase said twice is not taken for this: the retry then hears its words inside the
+    stretch as well, where the first pass put them."""
+    inside = _sorted_words(words_inside(segments, start, end))
+    outside = _sorted_words(words_inside(segments, start, end, keep=False))
+    retried = _sorted_words(heard)
+    said = [_spelled(word) for word in retried]
+    rest = COPY_RUN_WORDS - 1
+    if len(inside) < rest:
+        return []
+    orphans = []
+    before = [word for word in outside if word_position(word) < start]
+    if before:
+        word, tail = before[-1], [_spelled(other) for other in inside[:rest]]
+        found = _occurrences(said, tail)
+        if found and all(index > 0 and said[index - 1] == _spelled(word)
+                         and retried[index - 1].start > word.end + WORD_SLACK_SECONDS
+                         for index in found):
+            orphans.append(word)
+    after = [word for word in outside if word_position(word) >= end]
+    if after:
+        word, head = after[0], [_spelled(other) for other in inside[-rest:]]
+        found = _occurrences(said, head)
+        if found and all(index + rest < len(said) and said[index + rest] == _spelled(word)
+                         and retried[index + rest].end < word.start - WORD_SLACK_SECONDS
+                         for index in found):
+            orphans.append(word)
+    return orphans
+
+
+def without_words(segments: list[Segment], words: list[Word]) -> list[Segment]:
+    """The segments without these words (by identity)."""
+    dropped = {id(word) for word in words}
+    return words_where(segments, lambda _, word: None if id(word) in dropped else 0)
+
+
+def _sorted_words(segments: list[Segment]) -> list[Word]:
+    return sorted((word for segment in segments for word in segment.words),
+                  key=lambda word: word.start)
+
+
+def _occurrences(sequence: list[str], run: list[str]) -> list[int]:
+    return [index for index in range(len(sequence) - len(run) + 1)
+            if sequence[index:index + len(run)] == run]
+
+
 def _repeated_run(words: list[Word], said: list[str]) -> list[Word]:
     """The words up to the end of the first run of COPY_RUN_WORDS or more of them, starting
     within the first COPY_SEARCH_WORDS, that `said` holds in the same order, and in which the

@@ -27,6 +27,7 @@ from whisper_automation.transcription.coverage import (
     covered_spans,
     find_gaps,
     misplaced_copies,
+    orphaned_neighbours,
     retried_words,
     spans_cut,
     speech_cuts,
@@ -34,6 +35,7 @@ from whisper_automation.transcription.coverage import (
     widen,
     without_end_filler,
     without_unheard_words,
+    without_words,
     words_inside,
 )
 from whisper_automation.transcription.speech import (
@@ -282,7 +284,9 @@ def _retry_stretch(engine: SpeechEngine, window: Window, segments: list[Segment]
                           segments, start, end)
     if count_words(heard) <= count_words(words_inside(segments, start, end)):
         return None
-    spliced = words_inside(segments, start, end, keep=False) + heard
+    kept = words_inside(segments, start, end, keep=False)
+    orphans = orphaned_neighbours(segments, heard, start, end)
+    spliced = (without_words(kept, orphans) if orphans else kept) + heard
     spliced.sort(key=lambda segment: segment.start)
     return spliced, heard
 
