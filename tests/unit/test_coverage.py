@@ -223,6 +223,21 @@ def test_a_word_after_the_stretch_whose_phrase_the_retry_heard_earlier_is_an_orp
     assert [(w.word, w.start) for w in orphans] == [(" end", 18.2)]
 
 
+def test_the_orphans_run_on_as_long_as_they_go_on_with_the_retrys_phrase() -> None:
+    # Whisper base on the evening: "End of" stretched up to the stretch's end, "chapter 26"
+    # after it, 30 s from where the retry heard "end of Chapter 26.".
+    first = [segment(word("Janad.", 2412.39, 2412.71)),
+             segment(word("End", 2444.91, 2446.31), word("of", 2446.31, 2447.71),
+                     word("chapter", 2447.71, 2447.71), word("26", 2447.71, 2448.25)),
+             segment(word("Each", 2452.07, 2452.61), word("fairy", 2452.61, 2452.87))]
+    heard = [segment(word("end", 2412.71, 2414.42), word("of", 2414.42, 2414.62),
+                     word("Chapter", 2414.62, 2414.88), word("26.", 2414.88, 2415.68))]
+
+    orphans = orphaned_neighbours(first, heard, 2413.01, 2447.71)
+
+    assert [w.word for w in orphans] == [" chapter", " 26"]
+
+
 def test_a_stretched_word_sits_where_it_starts_not_over_the_speech_it_stretches_across() -> None:
     # "laughed." aligned over 3 s, the last 2 of which hold a sentence Whisper skipped: the
     # skipped sentence's stretch does not contain it, the stretch from its start does.

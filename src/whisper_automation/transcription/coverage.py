@@ -255,43 +255,50 @@ def misplaced_copies(segments: list[Segment], heard: list[Segment], start: float
 
 def orphaned_neighbours(segments: list[Segment], heard: list[Segment], start: float,
                         end: float) -> list[Word]:
-    """The first pass's words just before and just after the retried stretch [start, end) that
-    begin (end) a phrase of COPY_RUN_WORDS whose other words the first pass wrote inside the
-    stretch, where the retry (`heard`) wrote that phrase only further off: the word belongs
-    with the rest of its phrase, so the retry has written it already.
+    """The first pass's words just before (after) the retried stretch [start, end) that begin
+    (end) a phrase whose other words the first pass put inside the stretch, where the retry
+    (`heard`) wrote that phrase only further off: the words belong with the rest of their
+    phrase, which the retry has written. They run from the stretch's edge for as long as they go
+    on with the phrase as the retry wrote it.
 
     Seen on an AMD Zen 2 (docs/benchmarks.md, "The same words again"): a batched clip whose
     prompt ended on its two opening sentences skipped them; its first words after them,
     "printing in the", were aligned back over the skipped speech, "printing" just before it
     and "in the" stretched across it. The retry heard the two sentences, then "printing in
     the" 7 s on, where it was said, and the first pass's "printing" stayed too: written twice.
-    A phrase said twice is not taken for this: the retry then hears its words inside the
-    stretch as well, where the first pass put them."""
+    With base, on the evening: "End of" stretched to a stretch's end, then "chapter 26",
+    30 s after the retry heard "end of Chapter 26." where it was said. A phrase said twice is
+    not taken for this: the retry then hears its words inside the stretch too, where the
+    first pass put them."""
     inside = _sorted_words(words_inside(segments, start, end))
     outside = _sorted_words(words_inside(segments, start, end, keep=False))
-    retried = _sorted_words(heard)
-    said = [_spelled(word) for word in retried]
     rest = COPY_RUN_WORDS - 1
     if len(inside) < rest:
         return []
-    orphans = []
-    before = [word for word in outside if word_position(word) < start]
-    if before:
-        word, tail = before[-1], [_spelled(other) for other in inside[:rest]]
-        found = _occurrences(said, tail)
-        if found and all(index > 0 and said[index - 1] == _spelled(word)
-                         and retried[index - 1].start > word.end + WORD_SLACK_SECONDS
-                         for index in found):
-            orphans.append(word)
+    retried = _sorted_words(heard)
+    said = [_spelled(word) for word in retried]
+    before = [word for word in outside if word_position(word) < start][::-1]
     after = [word for word in outside if word_position(word) >= end]
-    if after:
-        word, head = after[0], [_spelled(other) for other in inside[-rest:]]
-        found = _occurrences(said, head)
-        if found and all(index + rest < len(said) and said[index + rest] == _spelled(word)
-                         and retried[index + rest].end < word.start - WORD_SLACK_SECONDS
-                         for index in found):
-            orphans.append(word)
-    return orphans
+    tail = [_spelled(word) for word in inside[:rest]]
+    head = [_spelled(word) for word in inside[-rest:]]
+    # Each place the retry wrote the phrase's inside words must be the phrase, away from the
+    # stretch; the shortest run any of them allows is taken.
+    orphans_before = [_went_on(before, retried[:index][::-1]) for index in _occurrences(said, tail)]
+    orphans_after = [_went_on(after, retried[index + rest:]) for index in _occurrences(said, head)]
+    return [*min(orphans_before, key=len, default=[]), *min(orphans_after, key=len, default=[])]
+
+
+def _went_on(words: list[Word], retried: list[Word]) -> list[Word]:
+    """The leading words of `words` (outward from the stretch) that `retried` (outward from
+    the phrase's inside words, as the retry wrote them) says in the same order, each at least
+    WORD_SLACK_SECONDS away from where the first pass put it."""
+    run: list[Word] = []
+    for word, other in zip(words, retried, strict=False):
+        apart = max(other.start - word.end, word.start - other.end)
+        if _spelled(word) != _spelled(other) or apart <= WORD_SLACK_SECONDS:
+            break
+        run.append(word)
+    return run
 
 
 def without_words(segments: list[Segment], words: list[Word]) -> list[Segment]:
