@@ -138,3 +138,12 @@ def test_an_end_time_on_a_join_stays_with_the_region_before() -> None:
     clock = TimeMap(joined=[0.0, 2.0], original=[1.0, 6.0])
     assert clock.to_original(2.0, is_end=True) == pytest.approx(3.0)
     assert clock.to_original(2.0) == pytest.approx(6.0)
+
+
+def test_a_moment_of_the_recording_maps_back_onto_the_joined_speech() -> None:
+    clock = TimeMap(joined=[0.0, 2.0], original=[1.0, 6.0])  # regions 1-3 s and 6-... s
+    assert clock.to_joined(1.5) == pytest.approx(0.5)
+    assert clock.to_joined(6.5) == pytest.approx(2.5)
+    assert clock.to_joined(4.0) == pytest.approx(2.0)  # in the silence cut out: at the join
+    assert clock.to_joined(0.5) == pytest.approx(0.0)  # before the first region
+    assert clock.to_original(clock.to_joined(7.25)) == pytest.approx(7.25)

@@ -38,6 +38,7 @@ from whisper_automation.transcription.coverage import (
     without_words,
     words_inside,
 )
+from whisper_automation.transcription.realign import clips_to_realign, realigned
 from whisper_automation.transcription.speech import (
     SAMPLE_RATE,
     AudioError,
@@ -179,6 +180,7 @@ def _recover_gaps(engine: SpeechEngine, window: Window, segments: list[Segment],
     # A 30 s cut is a clip's edge only where the engine decodes clips apart; an engine that
     # does not say (one loaded as 'module:factory', written before this) decodes across them.
     cuts = speech_cuts(regions) if getattr(engine, "clips_apart", False) else []
+    spliced: list[Region] = []
     for gap in find_gaps(regions, covered_spans(segments), min(min_seconds, CUT_GAP_SECONDS)):
         if gap.speech_seconds < min_seconds and not spans_cut(gap, cuts):
             continue
@@ -190,7 +192,8 @@ def _recover_gaps(engine: SpeechEngine, window: Window, segments: list[Segment],
             log.info("%.1f s of quieter speech at %.1f-%.1f s left out: another voice",
                      gap.speech_seconds, gap.start, gap.end)
             continue
-        segments = _recover_gap(engine, window, segments, gap, language, beam, min_seconds)
+        segments = _recover_gap(engine, window, segments, gap, language, beam, min_seconds,
+                                spliced)
         left = find_gaps(gap.pieces, covered_spans(segments), 0.0)
         left_seconds = sum(piece.speech_seconds for piece in left)
         coverage.recovered_seconds += gap.speech_seconds - left_seconds
@@ -199,6 +202,19 @@ def _recover_gaps(engine: SpeechEngine, window: Window, segments: list[Segment],
         coverage.uncovered_seconds += sum(piece.speech_seconds for piece in still)
         log.info("recovered %.1f of %.1f s of skipped speech at %.1f-%.1f s",
                  gap.speech_seconds - left_seconds, gap.speech_seconds, gap.start, gap.end)
+    return _realign_spliced_clips(engine, window, segments, spliced, language)
+
+
+def _realign_spliced_clips(engine: SpeechEngine, window: Window, segments: list[Segment],
+                           spliced: list[Region], language: str | None) -> list[Segment]:
+    """Each clip a retry was spliced into, its words timed again with its whole text
+    (realign.py); engines without an aligner keep their times."""
+    align = getattr(engine, "align_words", None)
+    if align is None or not spliced:
+        return segments
+    speech, clock = join_speech(window.audio, window.regions, window.offset)
+    for clip in clips_to_realign(speech, clock, spliced):
+        segments = realigned(segments, speech, clock, clip, language or "", align)
     return segments
 
 
@@ -246,8 +262,10 @@ def _level_db(window: Window, spans: list[Region]) -> float | None:
 
 
 def _recover_gap(engine: SpeechEngine, window: Window, segments: list[Segment], gap: Gap,
-                 language: str | None, beam: int, min_seconds: float) -> list[Segment]:
-    """Up to RECOVERY_ROUNDS passes over what is left of one gap, while each pass hears more.
+                 language: str | None, beam: int, min_seconds: float, spliced: list[Region]
+                 ) -> list[Segment]:
+    """Up to RECOVERY_ROUNDS passes over what is left of one gap, while each pass hears more;
+    each stretch spliced in is added to `spliced`.
 
     Whisper may stop a retry after its first sentence ("CHAPTER VI." and end of text, where
     the rest of the stretch is a LibriVox preamble it was trained to skip); the rest, tried
@@ -261,10 +279,13 @@ def _recover_gap(engine: SpeechEngine, window: Window, segments: list[Segment], 
                 if retried is None:
                     continue
                 segments, heard = retried
+                spliced.append((start, end))
                 for copy_start, copy_end in misplaced_copies(segments, heard, start, end):
                     again = _retry_stretch(engine, window, segments, copy_start, copy_end,
                                            language, beam)
-                    segments = again[0] if again else segments
+                    if again:
+                        segments = again[0]
+                        spliced.append((copy_start, copy_end))
                 progress = True
                 break
         targets = [part for left in find_gaps(gap.pieces, covered_spans(segments), min_seconds)

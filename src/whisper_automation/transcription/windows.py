@@ -226,6 +226,15 @@ class TimeMap:
         index = max(0, find(self.joined, seconds) - 1)
         return round(self.original[index] + seconds - self.joined[index], 3)
 
+    def to_joined(self, seconds: float) -> float:
+        """A moment of the recording on the joined clock; one in a silence cut out goes to
+        the join it was cut at."""
+        index = max(0, bisect.bisect_right(self.original, seconds) - 1)
+        moment = self.joined[index] + max(0.0, seconds - self.original[index])
+        if index + 1 < len(self.joined):
+            moment = min(moment, self.joined[index + 1])
+        return round(moment, 3)
+
 
 def join_speech(audio: np.ndarray, regions: list[Region], offset: float = 0.0
                 ) -> tuple[Speech, TimeMap]:

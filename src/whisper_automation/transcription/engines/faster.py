@@ -18,6 +18,7 @@ This module never imports torch.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import math
 import threading
@@ -30,11 +31,14 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 import ctranslate2
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
+from faster_whisper.audio import pad_or_trim
+from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import Segment as FasterSegment
 from faster_whisper.transcribe import get_compression_ratio
 
 from whisper_automation.transcription.engines.base import EngineOptions, beam_width, describe_engine
 from whisper_automation.transcription.engines.models import resolve_faster_whisper_model
+from whisper_automation.transcription.realign import timed_as_found
 from whisper_automation.transcription.speech import (
     SAMPLE_RATE,
     CpuLender,
@@ -65,6 +69,12 @@ NO_SPEECH_THRESHOLD = 0.6
 # were identical. With several groups (threads, CPUs lent) a retry may land on either group's
 # thread, whose generator has drawn a different number of times: fewer differences, not none.
 RANDOM_SEED = 0
+
+
+# faster-whisper's own defaults (transcribe's prepend_ and append_punctuations): a word timed
+# again is split from its punctuation as the first pass split it.
+_PUNCTUATIONS = tuple(inspect.signature(WhisperModel.transcribe).parameters[name].default
+                      for name in ("prepend_punctuations", "append_punctuations"))
 
 
 class ClipByClipEncoderModel(WhisperModel):
@@ -188,6 +198,25 @@ class FasterWhisperEngine:
             initial_prompt=prompt or None, condition_on_previous_text=True)
         log.debug("clip %.1f-%.1f s decoded again sequentially", start, end)
         return [_shifted(piece, start) for piece in pieces]
+
+    def align_words(self, audio: np.ndarray, groups: list[list[Word]], language: str
+                    ) -> list[list[Word]] | None:
+        """The words of `groups` (each group consecutive words of one segment, timed on
+        `audio`'s clock; `audio` at most 30 s) timed again by aligning them all with `audio`,
+        as faster-whisper times the words of a clip it decoded (realign.py says when). None
+        where the alignment splits the text into other words than those given."""
+        model = self._model
+        features = pad_or_trim(model.feature_extractor(audio)[..., :-1])
+        encoded = model.encode(features[np.newaxis])
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual,
+                              task="transcribe", language=language or "en")
+        pieces = [{"seek": 0, "start": group[0].start, "end": group[-1].end,
+                   "tokens": tokenizer.encode("".join(word.word for word in group))}
+                  for group in groups]
+        clip_frames = int(math.ceil(len(audio) / SAMPLE_RATE) * model.frames_per_second)
+        model.add_word_timestamps([pieces], tokenizer, encoded, [clip_frames],
+                                  *_PUNCTUATIONS, 0.0)
+        return timed_as_found(groups, [piece.get("words") or [] for piece in pieces])
 
     def borrowed(self, most: int) -> AbstractContextManager[int]:
         """CPUs idle elsewhere on the machine, for one batch."""

@@ -8,10 +8,15 @@ by the ffmpeg program, so its memory is bounded the same way.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import whisper
+from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram, pad_or_trim
+from whisper.timing import add_word_timestamps
+from whisper.tokenizer import get_tokenizer
 
 from whisper_automation.transcription.engines.base import EngineOptions, beam_width, describe_engine
+from whisper_automation.transcription.realign import timed_as_found
 from whisper_automation.transcription.speech import Segment, Speech, Transcript, Word
 
 RANDOM_SEED = 0
@@ -47,6 +52,25 @@ class OpenAIWhisperEngine:
             beam_size=beam if beam > 1 else None, best_of=5, word_timestamps=True,
             initial_prompt=prompt or None, condition_on_previous_text=prompt is not None)
         return Transcript([_segment(s) for s in output["segments"]], output["language"])
+
+    def align_words(self, audio: np.ndarray, groups: list[list[Word]], language: str
+                    ) -> list[list[Word]] | None:
+        """The words of `groups` (each group consecutive words of one segment, timed on
+        `audio`'s clock; `audio` at most 30 s) timed again by aligning them all with `audio`,
+        as openai-whisper times the words of a window it decoded (realign.py says when)."""
+        model = self._model
+        mel = log_mel_spectrogram(audio, model.dims.n_mels, padding=N_SAMPLES)
+        frames = min(N_FRAMES, mel.shape[-1] - N_FRAMES)
+        mel = pad_or_trim(mel[:, :frames], N_FRAMES).to(model.device)
+        mel = mel.to(torch.float16 if self._fp16 else torch.float32)
+        tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages,
+                                  language=language or "en", task="transcribe")
+        pieces = [{"seek": 0, "start": group[0].start, "end": group[-1].end,
+                   "tokens": tokenizer.encode("".join(word.word for word in group))}
+                  for group in groups]
+        add_word_timestamps(segments=pieces, model=model, tokenizer=tokenizer, mel=mel,
+                            num_frames=frames, last_speech_timestamp=0.0)
+        return timed_as_found(groups, [piece.get("words") or [] for piece in pieces])
 
 
 def _segment(piece: dict) -> Segment:
