@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from faster_whisper import WhisperModel
@@ -49,6 +51,40 @@ def test_a_window_of_one_clip_is_decoded_by_the_sequential_decoder() -> None:
     batched, sequential = (engine.transcribe_speech(speech, "", "en") for engine in engines)
     assert len(sequential.segments) >= 2  # timestamps: it is cut into sentences
     assert batched.segments == sequential.segments
+
+
+def test_a_clip_aligned_again_reuses_its_windows_encoder_output(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # realign.py aligns a clip again after a retry; the encoder is most of that cost, and the
+    # window's decoding already encoded the clip (the same features, the same output).
+    from whisper_automation.transcription.engines import EngineOptions, load_engine
+    from whisper_automation.transcription.speech import Speech
+
+    jfk = decode_audio(str(SAMPLES / "speeches/jfk.flac"))
+    sentence = decode_audio(str(SAMPLES / "lj-speech/chapter-1/LJ001-0001.flac"))
+    audio = np.concatenate([jfk, sentence])
+    half, whole = jfk.size / 16000, audio.size / 16000
+    engine = load_engine("faster-whisper", EngineOptions("tiny.en", "en", "int8", 5, True, 1,
+                                                         batch_size=4))
+    decoded = engine.transcribe_speech(Speech(audio, [(0.0, half), (half, whole)]), "", "en")
+    assert len(engine._model.kept) == 2  # one output per clip of the window
+    second = [[replace(word, start=word.start - half, end=word.end - half)
+               for word in segment.words] for segment in decoded.segments
+              if segment.start >= half]
+    clip = audio[int(half * 16000):]
+    encoded = []
+    encode = WhisperModel.encode
+    monkeypatch.setattr(WhisperModel, "encode",
+                        lambda model, features: encoded.append(1) or encode(model, features))
+
+    reused = engine.align_words(clip, second, "en")
+    assert encoded == []
+    engine._model.kept.clear()
+    fresh = engine.align_words(clip, second, "en")
+    assert encoded == [1]
+
+    assert reused is not None and len(reused) == len(second) >= 1
+    assert reused == fresh
 
 
 class LendsOne:

@@ -60,7 +60,8 @@ def realigned(segments: list[Segment], speech: Speech, clock: TimeMap, clip: Reg
               for _, words in placed]
     if not groups:
         return segments
-    audio = speech.audio[round(start * SAMPLE_RATE):round(end * SAMPLE_RATE)]
+    # Cut as faster-whisper's batched pipeline cuts a clip (so its encoder output is reused).
+    audio = speech.audio[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)]
     timed = align(audio, groups, language)
     if timed is None or [len(group) for group in timed] != [len(group) for group in groups]:
         return segments
