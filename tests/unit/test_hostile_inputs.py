@@ -130,6 +130,41 @@ def test_transcripts_of_this_tool_are_replaced_when_their_recording_changes(
     assert [job.key for job in plan.jobs] == ["talk.flac"] and not plan.conflicts
 
 
+class FinishedByAWorkerMeanwhile(LocalStorage):
+    """A destination where a worker commits `talk.flac` just before the director's listing of
+    the whole tree, after the director has read the records (`watch` rescans while workers
+    run)."""
+
+    def __init__(self, root: Path, source: LocalStorage) -> None:
+        super().__init__(root)
+        self.source, self.committed = source, False
+
+    def list_keys(self, folder: str = "") -> Iterator[str]:
+        if not folder and not self.committed:
+            from whisper_automation.storage.records import Transcription, write_done
+            from whisper_automation.transcription.speech import Result
+
+            self.committed = True
+            version = dict(self.source.scan(EXTENSIONS))["talk.flac"]
+            write_done(self, Transcription("talk.flac", version, "talk",
+                                           Result("words", [], "en", 1.0), "e", "m", {}, 1.0,
+                                           "w", 0.0), ("txt", "srt"))
+        return super().list_keys(folder)
+
+
+def test_a_transcript_a_worker_finished_while_the_director_planned_is_not_someone_elses(
+        tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "talk.flac").write_bytes(b"x")
+    source = LocalStorage(tmp_path / "in")
+    destination = FinishedByAWorkerMeanwhile(tmp_path / "out", source)
+    plan = make_plan(source, destination, settings())
+    carry_out(destination, plan)
+    assert destination.committed and [job.key for job in plan.jobs] == ["talk.flac"]
+    assert not plan.conflicts
+    assert not read_records(destination).failed
+
+
 # --- names escaped in logs and on the terminal -------------------------------------------------
 
 def test_control_characters_in_names_are_escaped() -> None:

@@ -33,6 +33,7 @@ from whisper_automation.storage.prune import orphan_keys
 from whisper_automation.storage.records import (
     FileState,
     Records,
+    is_done,
     read_record,
     read_records,
     record_result,
@@ -158,7 +159,15 @@ def find_conflicts(destination: Storage, jobs: list[Job], records: Records,
     A transcript is ours if the destination holds a done record of its recording, of any
     version (records of older versions are swept only after planning). Anything else at that
     name is someone's own file. One listing of the destination, only when there are jobs.
-    Limit: a file created between this listing and the worker's write is still replaced."""
+    Limit: a file created between this listing and the worker's write is still replaced.
+
+    Race: `records` was read before this listing, and a worker may have finished the file in
+    between (it writes the transcripts, then the done record: `watch` rescans every second
+    while workers run). So a name found taken counts only if, after the listing, there is
+    still no done record of the job's version. What is left is a worker between its last
+    transcript and its done record at the very moment of that check: the failure recorded
+    then is forgotten by the worker's own commit (it deletes the failure of the version it
+    marks done) or, if written after it, swept by the next plan (Records.stale)."""
     if not jobs:
         return {}
     existing = set(destination.list_keys())
@@ -168,7 +177,7 @@ def find_conflicts(destination: Storage, jobs: list[Job], records: Records,
             continue
         taken = [layout.output_key(job.output_stem, fmt) for fmt in formats
                  if layout.output_key(job.output_stem, fmt) in existing]
-        if taken:
+        if taken and not is_done(destination, job.key, job.version):
             conflicts[job.key] = (
                 f"{', '.join(taken)} already exist(s) and was not written by whisper-automation: "
                 "not overwritten (move it away, or choose another destination, then "
